@@ -1,0 +1,34 @@
+# Vigil: the two commands a fresh Debian 12 machine needs are `make demo` and `make test`.
+# Both install the Debian packages they need when missing (non-interactive).
+
+SWIFT ?= swift
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Build-time C libraries (system-library targets) and the pieces tests talk to for real.
+BUILD_DEBS := libsqlite3-dev libsnappy-dev libopenblas-dev pkg-config
+TEST_DEBS := prometheus prometheus-node-exporter victoria-metrics python3-venv curl
+
+.PHONY: all build release test deps test-deps demo bench clean
+
+all: build
+
+deps:
+	@./scripts/apt-ensure.sh $(BUILD_DEBS)
+
+test-deps: deps
+	@./scripts/apt-ensure.sh $(TEST_DEBS)
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build -c release
+
+test: test-deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test
+
+bench: release
+	.build/release/vigil bench store
+
+clean:
+	rm -rf .build

@@ -1,0 +1,67 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Layering (see ARCHITECTURE.md): VigilCore <- VigilChunk <- VigilStore <- {VigilIngest, VigilQuery, VigilForecast}
+// <- VigilServer <- vigil. Lower layers never import higher ones.
+let package = Package(
+    name: "vigil",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "vigil", targets: ["vigil"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        // ---- C system libraries (Debian -dev packages, found through pkg-config) ----
+        .systemLibrary(name: "CSQLite3", path: "Sources/CSQLite3", pkgConfig: "sqlite3",
+                       providers: [.apt(["libsqlite3-dev"])]),
+        .systemLibrary(name: "CSnappy", path: "Sources/CSnappy", pkgConfig: "snappy",
+                       providers: [.apt(["libsnappy-dev"])]),
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+
+        // ---- Vigil layers ----
+        // Shared vocabulary: labels, matchers, samples, durations, the store's read/append protocols.
+        .target(name: "VigilCore"),
+        // Chunk codecs (Gorilla family and successors), bit streams. Pure Swift, no I/O.
+        .target(name: "VigilChunk", dependencies: ["VigilCore"]),
+        // Embedded TSDB: head, write-ahead log, SQLite persistence, retention.
+        .target(name: "VigilStore", dependencies: [
+            "VigilCore", "VigilChunk", "CSQLite3",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Wire formats: remote_write, text exposition, Influx line protocol, OTLP, Graphite, StatsD.
+        .target(name: "VigilIngest", dependencies: ["VigilCore", "CSnappy"]),
+        // PromQL parser and evaluator over the store's query protocol.
+        .target(name: "VigilQuery", dependencies: ["VigilCore"]),
+        // Forecasting, anomaly scoring, failure prediction on OpenBLAS/LAPACK.
+        .target(name: "VigilForecast", dependencies: ["VigilCore", "CBLAS"]),
+        // HTTP server (Hummingbird): ingestion endpoints, Prometheus query API, collectors, online models.
+        .target(name: "VigilServer", dependencies: [
+            "VigilCore", "VigilStore", "VigilIngest", "VigilQuery", "VigilForecast",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .executableTarget(name: "vigil", dependencies: [
+            "VigilCore", "VigilChunk", "VigilStore", "VigilIngest", "VigilQuery", "VigilForecast", "VigilServer",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // ---- Tests (Swift Testing) ----
+        .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore"]),
+        .testTarget(name: "VigilChunkTests", dependencies: ["VigilCore", "VigilChunk"]),
+        .testTarget(name: "VigilStoreTests", dependencies: ["VigilCore", "VigilChunk", "VigilStore"]),
+        .testTarget(name: "VigilIngestTests", dependencies: ["VigilCore", "VigilIngest"]),
+        .testTarget(name: "VigilQueryTests", dependencies: ["VigilCore", "VigilQuery", "VigilStore"]),
+        .testTarget(name: "VigilForecastTests", dependencies: ["VigilCore", "VigilForecast"]),
+        .testTarget(name: "VigilServerTests", dependencies: [
+            "VigilCore", "VigilStore", "VigilServer", "VigilIngest",
+        ]),
+    ]
+)

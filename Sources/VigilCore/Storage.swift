@@ -1,0 +1,56 @@
+/// What the store reports for an append: every sample is either accepted or counted under a reason.
+public struct AppendResult: Sendable, Equatable {
+    public var accepted: Int = 0
+    /// Samples older than the series' newest sample.
+    public var outOfOrder: Int = 0
+    /// Samples with the newest timestamp again (same or different value).
+    public var duplicate: Int = 0
+    /// Samples older than the retention window / out of bounds.
+    public var tooOld: Int = 0
+    /// Series created by this append.
+    public var newSeries: Int = 0
+
+    public init() {}
+
+    public var rejected: Int { outOfOrder + duplicate + tooOld }
+
+    public static func += (a: inout AppendResult, b: AppendResult) {
+        a.accepted += b.accepted
+        a.outOfOrder += b.outOfOrder
+        a.duplicate += b.duplicate
+        a.tooOld += b.tooOld
+        a.newSeries += b.newSeries
+    }
+}
+
+/// A batch was refused whole: nothing of it was written.
+public struct InvalidSeriesError: Error, Sendable, CustomStringConvertible {
+    public let index: Int
+    public let labels: Labels
+    public let reason: String
+
+    public init(index: Int, labels: Labels, reason: String) {
+        self.index = index
+        self.labels = labels
+        self.reason = reason
+    }
+
+    public var description: String { "series #\(index) \(labels): \(reason)" }
+}
+
+/// The read side every consumer uses (PromQL, models, TUI, HTTP API).
+/// Results are sorted by labels; samples in time order, inclusive of `mint` and `maxt` (ms).
+public protocol SeriesReader: Sendable {
+    func select(_ matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [SeriesSamples]
+    /// Only labels, no samples: series that have at least one sample in [mint, maxt].
+    func series(_ matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [Labels]
+    func labelNames(_ matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [String]
+    func labelValues(_ name: String, matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [String]
+}
+
+/// The write side every producer uses (ingestion endpoints, collectors, online models).
+/// Returns only once the batch is durable per the store's fsync policy.
+/// Throws `InvalidSeriesError` (and writes nothing) if any series in the batch is invalid.
+public protocol SampleAppender: Sendable {
+    func append(_ batch: [SeriesSamples]) async throws -> AppendResult
+}

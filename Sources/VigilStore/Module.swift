@@ -1,0 +1,3 @@
+// VigilStore: see ARCHITECTURE.md. Implementation lands with its roadmap step.
+import VigilCore
+public enum VigilStoreModule { public static let name = "VigilStore" }

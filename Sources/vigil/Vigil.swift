@@ -1,0 +1,22 @@
+import ArgumentParser
+import VigilCore
+
+@main
+struct Vigil: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vigil",
+        abstract: "Observe, predict and act: a self-healing metrics store for virtualized infrastructure.",
+        discussion: """
+            Examples:
+              vigil serve --data ./data                 # ingestion + query API on 127.0.0.1:9464
+              vigil tsdb stats --data ./data            # what is in a data directory
+              vigil bench store                         # store benchmark (see BENCHMARKS.md)
+            """,
+        version: VigilVersion.string,
+        subcommands: [TSDBCommand.self, BenchCommand.self]
+    )
+}
+
+enum VigilVersion {
+    static let string = "0.1.0"
+}

@@ -1,0 +1,4 @@
+import Testing
+@testable import VigilChunk
+
+@Test func moduleLinks() { #expect(VigilChunkModule.name == "VigilChunk") }

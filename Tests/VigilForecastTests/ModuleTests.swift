@@ -1,0 +1,4 @@
+import Testing
+@testable import VigilForecast
+
+@Test func moduleLinks() { #expect(VigilForecastModule.name == "VigilForecast") }

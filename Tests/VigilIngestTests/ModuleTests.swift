@@ -1,0 +1,4 @@
+import Testing
+@testable import VigilIngest
+
+@Test func moduleLinks() { #expect(VigilIngestModule.name == "VigilIngest") }

@@ -1,0 +1,4 @@
+import Testing
+@testable import VigilQuery
+
+@Test func moduleLinks() { #expect(VigilQueryModule.name == "VigilQuery") }

@@ -1,0 +1,4 @@
+import Testing
+@testable import VigilServer
+
+@Test func moduleLinks() { #expect(VigilServerModule.name == "VigilServer") }
