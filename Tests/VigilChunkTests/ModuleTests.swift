@@ -1,4 +1,0 @@
-import Testing
-@testable import VigilChunk
-
-@Test func moduleLinks() { #expect(VigilChunkModule.name == "VigilChunk") }
