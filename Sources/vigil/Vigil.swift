@@ -8,7 +8,7 @@ struct Vigil: AsyncParsableCommand {
         abstract: "Observe, predict and act: a self-healing metrics store for virtualized infrastructure.",
         discussion: """
             Examples:
-              vigil serve --data ./data                 # ingestion + query API on 127.0.0.1:9464
+              vigil serve --data ./data                 # ingestion + query API on 127.0.0.1:9470
               vigil tsdb stats --data ./data            # what is in a data directory
               vigil bench store                         # store benchmark (see BENCHMARKS.md)
             """,
