@@ -49,11 +49,13 @@ public struct Engine: Sendable {
     }
 
     /// Parses; parse errors become `bad_data` as in Prometheus' API.
-    public static func parse(_ query: String) throws(QueryError) -> Expr {
+    /// Parses; parse errors become `bad_data` as in Prometheus' API (which prefixes instant-query
+    /// parse errors with `invalid parameter "query": ` and range-query ones not).
+    public static func parse(_ query: String, prefix: String = "invalid parameter \"query\": ") throws(QueryError) -> Expr {
         do {
             return try Parser.parse(query)
         } catch {
-            throw .badData("invalid parameter \"query\": \(error)")
+            throw .badData(prefix + "\(error)")
         }
     }
 
@@ -100,7 +102,7 @@ public struct Engine: Sendable {
     }
 
     public func rangeQuery(_ query: String, start: Int64, end: Int64, step: Int64) throws(QueryError) -> QueryResult {
-        let expr = try Engine.parse(query)
+        let expr = try Engine.parse(query, prefix: "")
         return try rangeQuery(expr, start: start, end: end, step: step)
     }
 

@@ -527,7 +527,7 @@ func parseGoFloat(_ s: String) -> Double? {
     case "nan": return .nan
     default:
         if s.isEmpty { return nil }
-        if s.hasPrefix("0x") || s.hasPrefix("0X") { return UInt64(s.dropFirst(2), radix: 16).map(Double.init) }
+        if s.hasPrefix("0x") || s.hasPrefix("0X") { return UInt64(s.dropFirst(2), radix: 16).map { Double($0) } }
         return Double(s.replacingOccurrences(of: "_", with: ""))
     }
 }

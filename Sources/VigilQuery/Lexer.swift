@@ -219,7 +219,7 @@ struct Lexer {
         let t = text(start, p)
         let v: Double?
         if t.count > 2, t.hasPrefix("0x") || t.hasPrefix("0X") {
-            v = UInt64(t.dropFirst(2), radix: 16).map(Double.init)
+            v = UInt64(t.dropFirst(2), radix: 16).map { Double($0) }
         } else if t.count > 1, t.hasPrefix("0"), t.allSatisfy({ $0.isASCII && $0.isNumber }) {
             // Go's ParseFloat reads "010" as decimal 10 (ParseInt with base 0 would be octal; Prometheus uses ParseFloat first).
             v = Double(t)

@@ -169,7 +169,7 @@ public struct Parser {
                     var step: Int64 = 0
                     if peek.kind == .duration { step = advance().durationMs }
                     _ = try expect(.rightBracket, "subquery selector")
-                    if e.type != .vector && e.type != .scalar {
+                    if e.type != .vector {
                         throw err("subquery is only allowed on instant vector, got \(e.type.documentedName) instead", lb)
                     }
                     if rangeTok.durationMs == 0 { throw err("duration must be greater than 0", rangeTok) }
