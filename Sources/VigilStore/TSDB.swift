@@ -421,12 +421,17 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
         let cutoff = newest &- options.retention
         result.cutoff = cutoff
         // Head: drop sealed and open chunks entirely older than the cutoff.
+        var headDropped = 0
         head.lock.withLock {
             for s in head.byRef.values {
                 let before = s.sealed.count
                 s.sealed.removeAll { $0.maxTime < cutoff }
                 head.sealedChunkCount -= before - s.sealed.count
-                if s.open.count > 0 && s.open.maxTime < cutoff { s.open = ChunkBuilder() }
+                headDropped += before - s.sealed.count
+                if s.open.count > 0 && s.open.maxTime < cutoff {
+                    s.open = ChunkBuilder()
+                    headDropped += 1
+                }
             }
         }
         try persistLocked(holdingHead: false)
@@ -435,7 +440,7 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
             let del = try writer.prepare("DELETE FROM chunks WHERE max_time < ?1")
             del.bind(1, cutoff)
             try del.run()
-            result.deletedChunks = Int(sqlite3Changes(writer))
+            result.deletedChunks = Int(sqlite3Changes(writer)) + headDropped
         }
         let ranges = try writer.chunkRanges()
         head.lock.withLock {
