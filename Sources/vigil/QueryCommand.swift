@@ -161,8 +161,13 @@ struct BenchQueryCommand: ParsableCommand {
     @Option(name: .customLong("repeat"), help: "Timed repetitions after the first (cold) run.")
     var repetitions = 9
 
+    func log(_ s: String) {
+        FileHandle.standardError.write(Data("vigil bench query: \(s)\n".utf8))
+    }
+
     func run() throws {
         let series = try BenchWorkload.load(path: workload)
+        log("read \(workload)")
         var mint = Int64.max, maxt = Int64.min
         for s in series where s.count > 0 {
             mint = min(mint, s.timestamps[0])
@@ -172,7 +177,6 @@ struct BenchQueryCommand: ParsableCommand {
         var o = TSDBOptions()
         o.maintenanceInterval = nil
         o.retention = 0
-        o.walFsync = .interval(milliseconds: 1000)
         let db = try TSDB(directory: dir.path, options: o)
         defer {
             try? db.close()
@@ -197,7 +201,9 @@ struct BenchQueryCommand: ParsableCommand {
             _ = try db.appendSync(batch)
             t = until
         }
+        log("loaded \(series.count) series into the store")
         try db.flush()
+        log("flushed")
         let engine = Engine(reader: db)
         let start = (mint + 59_999) / 60_000 * 60_000
         let stepMs = Int64(step) * 1000
