@@ -4,7 +4,7 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run Vigil's benchmarks (results go in BENCHMARKS.md).",
-        discussion: "Example: vigil bench store",
-        subcommands: []
+        discussion: "Examples: vigil bench store; vigil bench codec",
+        subcommands: [BenchCodecCommand.self]
     )
 }
