@@ -22,7 +22,7 @@ public actor OnlineForecaster {
         public var horizon: Int = 12
         /// Horizons (in steps, 1-based, ≤ horizon) written back; default: the last one.
         public var writeHorizons: [Int]? = nil
-        /// How much history to pull, in ms (default: 2 × L steps, at least 2 hours).
+        /// How much history to pull, in ms (default: 2 × L model steps, at least 2 hours; 3 days without a model).
         public var lookbackMs: Int64? = nil
         /// Failure model; nil = no `vigil_failure_probability` output.
         public var failureModel: FailurePredictor? = nil
@@ -67,7 +67,7 @@ public actor OnlineForecaster {
         var report = TickReport()
         let L = config.model?.inputLength ?? 288
         let stepGuess = config.model?.stepMs ?? 0
-        let lookback = config.lookbackMs ?? max(7_200_000, Int64(2 * L) * max(stepGuess, 15_000))
+        let lookback = config.lookbackMs ?? (config.model != nil ? max(7_200_000, Int64(2 * L) * max(stepGuess, 15_000)) : 3 * 86_400_000)
         var byLabels: [Labels: SeriesSamples] = [:]
         for sel in config.selectors {
             for s in try reader.select(sel, mint: now - lookback, maxt: now) where !(s.labels.metricName ?? "").hasPrefix("vigil_") {

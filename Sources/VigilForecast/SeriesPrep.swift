@@ -40,7 +40,7 @@ public enum SeriesPrep {
         }
         guard let last = t.last, step > 0 else { return nil }
         let span = last - t[0]
-        let n = min(Int(span / step) + 1, maxPoints)
+        let n = min(Int((span + step / 2) / step) + 1, maxPoints)
         var out = [Double](repeating: 0, count: n)
         var filled = 0
         // Walk the grid from the newest point backwards, with a cursor into the samples.

@@ -20,7 +20,9 @@ final class MemoryStore: SeriesReader, SampleAppender, @unchecked Sendable {
     func labelNames(_ matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [String] { [] }
     func labelValues(_ name: String, matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [String] { [] }
 
-    func append(_ batch: [SeriesSamples]) async throws -> AppendResult {
+    func append(_ batch: [SeriesSamples]) async throws -> AppendResult { try appendSync(batch) }
+
+    func appendSync(_ batch: [SeriesSamples]) throws -> AppendResult {
         lock.lock(); defer { lock.unlock() }
         var r = AppendResult()
         for (i, s) in batch.enumerated() {

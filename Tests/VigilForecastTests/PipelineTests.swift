@@ -40,8 +40,8 @@ import Testing
 
     @Test func counterRateHandlesResets() {
         let v: [Double] = [0, 10, 20, 30, 5, 15]
-        #expect(SeriesPrep.looksLikeCounter(v))
         #expect(SeriesPrep.rate(v, stepSeconds: 10) == [1, 1, 1, 1, 0.5, 1])
+        #expect(SeriesPrep.looksLikeCounter((0..<100).map { Double(($0 % 60) * 7) }))
         #expect(!SeriesPrep.looksLikeCounter([1, 3, 2, 4, 1, 5, 0]))
     }
 }
