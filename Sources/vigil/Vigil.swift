@@ -13,7 +13,7 @@ struct Vigil: AsyncParsableCommand {
               vigil bench store                         # store benchmark (see BENCHMARKS.md)
             """,
         version: VigilVersion.string,
-        subcommands: [TSDBCommand.self, BenchCommand.self]
+        subcommands: [ServeCommand.self, TSDBCommand.self, BenchCommand.self]
     )
 }
 
