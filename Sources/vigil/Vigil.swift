@@ -21,6 +21,7 @@ struct Vigil: AsyncParsableCommand {
             DetectCommand.self,
             TrainCommand.self,
             EvalCommand.self,
+            ReplayCommand.self,
         ]
     )
 }
