@@ -200,9 +200,8 @@ struct ChunkReader {
 
 func decodeChunk(_ blob: UnsafeRawBufferPointer, ref: UInt64, minTime: Int64,
                  into ts: inout [Int64], _ vs: inout [Double]) throws {
-    let bytes = Array(blob)
     do {
-        try ChunkCodec.decode(bytes, into: &ts, &vs)
+        try ChunkCodec.decode(blob, into: &ts, &vs)
     } catch {
         throw StoreCorruption(message: "chunk of series \(ref) starting at \(minTime): \(error)")
     }

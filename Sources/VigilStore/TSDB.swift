@@ -485,6 +485,20 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
 
     // MARK: - Stats
 
+    /// Per chunk encoding in SQLite (first byte of the blob): chunks, blob bytes, samples.
+    public func chunkEncodingStats() throws -> [(encoding: UInt8, chunks: Int, bytes: Int, samples: Int)] {
+        try readers.with { conn in
+            let q = try conn.prepare(
+                "SELECT hex(substr(data, 1, 1)), count(*), sum(length(data)), sum(num_samples) FROM chunks GROUP BY 1 ORDER BY 1")
+            defer { q.reset() }
+            var out: [(encoding: UInt8, chunks: Int, bytes: Int, samples: Int)] = []
+            while try q.step() {
+                out.append((UInt8(q.text(0), radix: 16) ?? 255, Int(q.int64(1)), Int(q.int64(2)), Int(q.int64(3))))
+            }
+            return out
+        }
+    }
+
     public func stats() throws -> TSDBStats {
         var st = TSDBStats()
         head.lock.withLock {
