@@ -104,7 +104,7 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
         // SQLite first: series ids and how far each series is persisted.
         let ranges = try conn.chunkRanges()
         for (ref, labels) in try conn.loadSeries() {
-            let s = head.createLocked(ref: ref, labels: labels, hash: labels.stableHash)
+            let s = head.createLocked(ref: ref, labels: labels, hash: seriesHash(labels))
             s.inSQLite = true
             if let (lo, hi) = ranges[ref] {
                 s.persistedMin = lo
@@ -127,7 +127,7 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
                             throw StoreCorruption(message: "series \(ref) is \(labels) in the WAL but \(s.labels) in \(dbPathForErrors)")
                         }
                     } else {
-                        let h = labels.stableHash
+                        let h = seriesHash(labels)
                         if let other = head.lookupLocked(labels, hash: h) {
                             throw StoreCorruption(message: "series \(labels) has id \(ref) in the WAL but \(other.ref) elsewhere")
                         }
