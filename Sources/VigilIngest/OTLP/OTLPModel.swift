@@ -27,6 +27,11 @@ public enum OTLP {
             self.attributes = attributes; self.startTimeUnixNano = startTimeUnixNano; self.timeUnixNano = timeUnixNano
             self.value = value; self.flags = flags
         }
+        /// Values compare bitwise (NaN equals the same NaN).
+        public static func == (a: NumberPoint, b: NumberPoint) -> Bool {
+            a.attributes == b.attributes && a.startTimeUnixNano == b.startTimeUnixNano && a.timeUnixNano == b.timeUnixNano
+                && a.value.bitPattern == b.value.bitPattern && a.flags == b.flags
+        }
     }
 
     public struct HistogramPoint: Sendable, Equatable {
