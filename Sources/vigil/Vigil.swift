@@ -16,6 +16,7 @@ struct Vigil: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self,
             TSDBCommand.self,
+            QueryCommand.self,
             BenchCommand.self,
             ForecastCommand.self,
             DetectCommand.self,
