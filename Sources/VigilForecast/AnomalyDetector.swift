@@ -16,7 +16,7 @@ public struct OnlineAnomalyDetector: Sendable {
     public struct Config: Sendable {
         public var lags = 16
         public var warmup = 32
-        public var refitEvery = 2048
+        public var refitEvery = 4096
         public var maxHistory = 20_000
         public var scaleAlpha = 1.0 / 256
         public var levelAlpha = 1.0 / 256
@@ -121,8 +121,8 @@ public struct OnlineAnomalyDetector: Sendable {
         let n = history.count
         var o = ForecasterTrainingOptions(inputLength: L, horizon: 1, stepMs: 0)
         o.seasonalPeriod = 1
-        o.maxTrainWindows = 50_000
-        o.maxCalibrationWindows = 5_000
+        o.maxTrainWindows = 4_000
+        o.maxCalibrationWindows = 1_000
         if let (m, _) = try? ForecasterTrainer.fit([TrainingSeries(values: history, calibrationStart: n - max(16, n / 5))], options: o) {
             model = m
         }

@@ -47,6 +47,13 @@ public enum Evaluation {
     /// Rolling origin over each series' test part: origins every `originStride` steps; each forecasts H steps from
     /// the L points before it. MASE scale: in-sample seasonal-naive MAE (lag = one day of steps) on the training part.
     public static func rollingOrigin(_ s: [PreparedSeries], model m: LinearForecaster, step: Int64, originStride: Int) -> [ForecastRow] {
+        rollingOriginDetailed(s, model: m, step: step, originStride: originStride).pooled
+    }
+
+    /// As `rollingOrigin`, plus the rows of every series on its own.
+    public static func rollingOriginDetailed(_ s: [PreparedSeries], model m: LinearForecaster, step: Int64, originStride: Int)
+        -> (pooled: [ForecastRow], perSeries: [(id: String, rows: [ForecastRow])]) {
+        var per: [(id: String, rows: [ForecastRow])] = []
         let L = m.inputLength, H = m.horizon
         let day = max(1, Int(86_400_000 / step))
         var lin = ForecastErrors(), snaive = ForecastErrors(), naive = ForecastErrors()
@@ -60,17 +67,23 @@ public enum Evaluation {
             var x = [Double](repeating: 0, count: origins.count * L)
             for (k, o) in origins.enumerated() { for j in 0..<L { x[k * L + j] = v[o - L + j] } }
             let (f, lo, hi) = m.predict(x, rows: origins.count, threads: 1)
+            var l1 = ForecastErrors(), s1 = ForecastErrors(), n1 = ForecastErrors()
             for (k, o) in origins.enumerated() {
                 for h in 0..<H {
                     let y = v[o + h]
-                    lin.add(actual: y, forecast: f[k * H + h], scale: scale, lo: lo[k * H + h], hi: hi[k * H + h])
-                    snaive.add(actual: y, forecast: v[o - day + h % day], scale: scale)
-                    naive.add(actual: y, forecast: v[o - 1], scale: scale)
+                    l1.add(actual: y, forecast: f[k * H + h], scale: scale, lo: lo[k * H + h], hi: hi[k * H + h])
+                    s1.add(actual: y, forecast: v[o - day + h % day], scale: scale)
+                    n1.add(actual: y, forecast: v[o - 1], scale: scale)
                 }
             }
+            lin.merge(l1); snaive.merge(s1); naive.merge(n1)
+            per.append((p.id, rows(l1, s1, n1)))
         }
-        return [ForecastRow(method: "vigil linear (\(m.method))", errors: lin), ForecastRow(method: "seasonal naive (1 day)", errors: snaive),
-                ForecastRow(method: "naive (last value)", errors: naive)]
+        func rows(_ a: ForecastErrors, _ b: ForecastErrors, _ c: ForecastErrors) -> [ForecastRow] {
+            [ForecastRow(method: "vigil linear (\(m.method))", errors: a), ForecastRow(method: "seasonal naive (1 day)", errors: b),
+             ForecastRow(method: "naive (last value)", errors: c)]
+        }
+        return (rows(lin, snaive, naive), per)
     }
 
     public static func forecastTable(_ rows: [ForecastRow], title: String) -> String {
