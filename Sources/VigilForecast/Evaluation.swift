@@ -105,8 +105,9 @@ public enum Evaluation {
         public var metrics: DetectionMetrics
     }
 
-    /// Scores each machine's test part: Vigil = per-metric online detector over train+test (so the test starts with
-    /// warm state; every score uses only earlier rows), combined across metrics by max. PCA = reconstruction error
+    /// Scores each machine's test part: Vigil = per-metric online detectors over train+test (so the test starts with
+    /// warm state; every score uses only earlier rows); the largest per-metric z of each row goes through one adaptive
+    /// threshold and calibration, so the combination is calibrated as a whole. PCA = reconstruction error
     /// of a PCA fitted on the train part. Thresholds: Vigil's own 0.5; PCA at the 99th percentile of its train
     /// scores; and, for both, the best-F1 threshold (an oracle, reported as such).
     public static func detection(_ machines: [DatasetLoader.LabelledMachine], leadPoints: Int,
@@ -115,12 +116,16 @@ public enum Evaluation {
         for m in machines {
             let d = m.dims
             var combined = [Double](repeating: 0, count: m.testRows)
-            for c in 0..<d {
-                var col = [Double](repeating: 0, count: m.trainRows + m.testRows)
-                for r in 0..<m.trainRows { col[r] = m.train[r * d + c] }
-                for r in 0..<m.testRows { col[m.trainRows + r] = m.test[r * d + c] }
-                let s = OnlineAnomalyDetector.scoreAll(col)
-                for r in 0..<m.testRows { combined[r] = max(combined[r], s[m.trainRows + r]) }
+            var dets = [OnlineAnomalyDetector](repeating: OnlineAnomalyDetector(), count: d)
+            var calibrator = OnlineAnomalyDetector()
+            for r in 0..<(m.trainRows + m.testRows) {
+                var z = 0.0
+                for c in 0..<d {
+                    let x = r < m.trainRows ? m.train[r * d + c] : m.test[(r - m.trainRows) * d + c]
+                    z = max(z, dets[c].updateZ(x))
+                }
+                let s = r < 64 ? 0 : calibrator.calibrate(z)
+                if r >= m.trainRows { combined[r - m.trainRows] = s }
             }
             vigilScores.append(combined)
             let clean = { (x: [Double]) in x.map { $0.isFinite ? $0 : 0 } }

@@ -40,9 +40,15 @@ import Testing
 
     @Test func featuresReactToAlarmsTrendsAndSaturation() {
         let flat = [Double](repeating: 5, count: 200)
-        let ramp = (0..<200).map { $0 < 140 ? 10 + sin(Double($0)) : 10 + Double($0 - 140) * 0.5 }
+        var ramp: [Double] = []
+        for i in 0..<200 {
+            let t = Double(i)
+            ramp.append(i < 140 ? 10 + sin(t) : 10 + (t - 140) * 0.5)
+        }
         let quiet = FailureFeatures.compute(series: [flat], scores: [[Double](repeating: 0, count: 60)])
-        let busy = FailureFeatures.compute(series: [flat, ramp], scores: [[Double](repeating: 0, count: 60), [Double](repeating: 0, count: 55) + [0.9, 0.8, 0.7, 0.6, 0.95]])
+        let alarms: [Double] = [Double](repeating: 0, count: 55) + [0.9, 0.8, 0.7, 0.6, 0.95]
+        let zeros = [Double](repeating: 0, count: 60)
+        let busy = FailureFeatures.compute(series: [flat, ramp], scores: [zeros, alarms])
         #expect(quiet.count == FailureFeatures.count && quiet.allSatisfy { $0 == 0 })
         #expect(busy[0] == 0.95 && busy[2] == 0.5)
         #expect(busy[3] > 1 && busy[5] > 1 && busy[4] == 1)
