@@ -5,6 +5,6 @@ struct BenchCommand: AsyncParsableCommand {
         commandName: "bench",
         abstract: "Run Vigil's benchmarks (results go in BENCHMARKS.md).",
         discussion: "Example: vigil bench store",
-        subcommands: []
+        subcommands: [BenchForecastCommand.self]
     )
 }

@@ -13,7 +13,15 @@ struct Vigil: AsyncParsableCommand {
               vigil bench store                         # store benchmark (see BENCHMARKS.md)
             """,
         version: VigilVersion.string,
-        subcommands: [ServeCommand.self, TSDBCommand.self, BenchCommand.self]
+        subcommands: [
+            ServeCommand.self,
+            TSDBCommand.self,
+            BenchCommand.self,
+            ForecastCommand.self,
+            DetectCommand.self,
+            TrainCommand.self,
+            EvalCommand.self,
+        ]
     )
 }
 
