@@ -10,7 +10,7 @@ import VigilCore
 let fixtureDecoders: IngestDecoders = {
     @Sendable func parse(_ b: [UInt8], _ defaultT: Int64 = 0) throws -> [SeriesSamples] {
         let s = String(decoding: b, as: UTF8.self)
-        if s.hasPrefix("labels:"), let n = Int(s.dropFirst(7)) {
+        if s.hasPrefix("labels:"), let n = Int(s.dropFirst(7).prefix { $0.isNumber }) {
             var l: [(String, String)] = [("__name__", "wide")]
             for i in 0..<(n - 1) { l.append(("l\(i)", "v")) }
             return [SeriesSamples(labels: Labels(l), timestamps: [1000], values: [1])]
@@ -23,6 +23,7 @@ let fixtureDecoders: IngestDecoders = {
             return [SeriesSamples(labels: Labels(["__name__": "m", "x": String(repeating: "a", count: 5000)]),
                                   timestamps: [1], values: [1])]
         }
+        let s = s.hasSuffix("\n") ? String(s.dropLast()) : s
         guard s.hasPrefix("ok:") else { throw DecodeFailure("line 1: unexpected byte 0x\(String(b.first ?? 0, radix: 16)) (fixture)") }
         var out: [SeriesSamples] = []
         for item in s.dropFirst(3).split(separator: ";") {
