@@ -9,11 +9,7 @@ struct BenchCodecCommand: ParsableCommand {
         commandName: "codec",
         abstract: "Measure chunk compression (bytes/sample per encoding and per metric family) and encode/decode speed.",
         discussion: """
-            Cuts every series of the workload into sealed chunks of --chunk samples, encodes each with
-            every encoding and with encodeBest (the store's choice), checks every chunk decodes back bit
-            for bit, and times encodeBest and decode. Build with -c release for meaningful speeds.
-
-            Create the workload first (once): python3 Benchmarks/workload.py
+            Cuts every series of the workload into sealed chunks of --chunk samples, encodes each with every encoding and with encodeBest (the store's choice), checks that every chunk decodes back bit for bit, and times head appends, encodeBest and decode in thread CPU time (wall time beside). Build with -c release for meaningful speeds. Create the workload first (once) with: python3 Benchmarks/workload.py
 
             Example:
               swift build -c release && .build/release/vigil bench codec --workload .build-bench/workload.vwl
@@ -100,7 +96,10 @@ struct BenchCodecCommand: ParsableCommand {
         // Speeds are measured in this thread's CPU time (the machine may be shared), wall time beside.
         // Head appends: ChunkBuilder.append over every chunk.
         var appendS = Double.infinity, appendWall = Double.infinity
+        var fullChunks = 0, fullBytes = 0, fullMax = 0
         for _ in 0..<max(1, rounds / 2) {
+            fullChunks = 0
+            fullBytes = 0
             let c0 = cpuNanos(), w0 = DispatchTime.now().uptimeNanoseconds
             var sink = 0
             for s in all {
@@ -110,6 +109,11 @@ struct BenchCodecCommand: ParsableCommand {
                     var b = ChunkBuilder()
                     for i in lo..<hi { b.append(s.timestamps[i], s.values[i]) }
                     sink &+= b.byteCount
+                    if hi - lo == chunk {
+                        fullChunks += 1
+                        fullBytes += b.byteCount
+                        fullMax = max(fullMax, b.byteCount)
+                    }
                     lo = hi
                 }
             }
@@ -186,6 +190,9 @@ struct BenchCodecCommand: ParsableCommand {
         row("**all**", total, all.count)
         print("")
         print("chunks: \(total.chunks) of up to \(chunk) samples; encodeBest bytes: \(total.best) for \(total.samples) samples = \(fmt(Double(total.best) / Double(total.samples), 3)) bytes/sample (headers included)")
+        if fullChunks > 0 {
+            print("head: an open chunk of \(chunk) samples holds \(fmt(Double(fullBytes) / Double(fullChunks), 0)) bytes on average, \(fullMax) at most (ChunkBuilder.byteCount: stream capacity + struct + array header)")
+        }
         print("")
         print("speeds on one core, in thread CPU time (wall time in brackets), best of the passes:")
         print("  head append (ChunkBuilder.append): \(fmt(Double(nSamples) / appendS / 1e6, 1)) M samples/s  (\(fmt(Double(nSamples) / appendWall / 1e6, 1)) wall)")
