@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import VigilCore
-@testable import VigilIngest
+import VigilIngest
 
 @Suite struct RemoteWriteV1Tests {
     @Test func decodesBodyBuiltByRwLoad() throws {
