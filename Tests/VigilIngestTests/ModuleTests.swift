@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import VigilIngest
+import VigilIngest
 
 @Test func moduleLinks() { #expect(VigilIngestModule.name == "VigilIngest") }
 
