@@ -50,8 +50,9 @@ public struct DecodeFailure: Error, Sendable, CustomStringConvertible {
 public struct IngestDecoders: Sendable {
     /// Snappy-compressed remote_write body.
     public var remoteWrite: @Sendable (_ body: [UInt8], _ version: RemoteWriteVersion) throws -> DecodedWrite
-    /// Prometheus text exposition 0.0.4 / OpenMetrics text; samples without a timestamp get `defaultTimestamp` (ms).
-    public var text: @Sendable (_ body: [UInt8], _ defaultTimestamp: Int64) throws -> [SeriesSamples]
+    /// Prometheus text exposition 0.0.4 (or OpenMetrics text when `openMetrics`); samples without a timestamp get
+    /// `defaultTimestamp` (ms).
+    public var text: @Sendable (_ body: [UInt8], _ defaultTimestamp: Int64, _ openMetrics: Bool) throws -> [SeriesSamples]
     /// Influx line protocol; points without a timestamp get `now` (ms).
     public var influx: @Sendable (_ body: [UInt8], _ precision: InfluxPrecision, _ now: Int64) throws -> [SeriesSamples]
     /// OTLP `ExportMetricsServiceRequest` as protobuf.
@@ -62,16 +63,21 @@ public struct IngestDecoders: Sendable {
     public var graphite: @Sendable (_ lines: [UInt8], _ now: Int64) throws -> [SeriesSamples]
     /// One StatsD datagram (may hold several `\n`-separated metrics) into aggregator events.
     public var statsd: @Sendable (_ packet: [UInt8]) throws -> [StatsDEvent]
+    /// The decoders already enforce the Prometheus label rules and the per-series limits, so the server
+    /// does not check every label again.
+    public var validatesLabels: Bool
 
     public init(
         remoteWrite: @escaping @Sendable ([UInt8], RemoteWriteVersion) throws -> DecodedWrite,
-        text: @escaping @Sendable ([UInt8], Int64) throws -> [SeriesSamples],
+        text: @escaping @Sendable ([UInt8], Int64, Bool) throws -> [SeriesSamples],
         influx: @escaping @Sendable ([UInt8], InfluxPrecision, Int64) throws -> [SeriesSamples],
         otlpProtobuf: @escaping @Sendable ([UInt8]) throws -> [SeriesSamples],
         otlpJSON: @escaping @Sendable ([UInt8]) throws -> [SeriesSamples],
         graphite: @escaping @Sendable ([UInt8], Int64) throws -> [SeriesSamples],
-        statsd: @escaping @Sendable ([UInt8]) throws -> [StatsDEvent]
+        statsd: @escaping @Sendable ([UInt8]) throws -> [StatsDEvent],
+        validatesLabels: Bool = false
     ) {
+        self.validatesLabels = validatesLabels
         self.remoteWrite = remoteWrite
         self.text = text
         self.influx = influx
@@ -84,7 +90,7 @@ public struct IngestDecoders: Sendable {
     /// Decoders that refuse everything (used where no parser is wired yet).
     public static let unavailable = IngestDecoders(
         remoteWrite: { _, _ in throw DecodeFailure("remote_write decoding is not available in this build") },
-        text: { _, _ in throw DecodeFailure("text exposition decoding is not available in this build") },
+        text: { _, _, _ in throw DecodeFailure("text exposition decoding is not available in this build") },
         influx: { _, _, _ in throw DecodeFailure("Influx line protocol decoding is not available in this build") },
         otlpProtobuf: { _ in throw DecodeFailure("OTLP decoding is not available in this build") },
         otlpJSON: { _ in throw DecodeFailure("OTLP decoding is not available in this build") },

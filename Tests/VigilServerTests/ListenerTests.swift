@@ -7,7 +7,7 @@ import VigilCore
     @Test(.timeLimit(.minutes(1))) func graphiteLinesOverTCP() async throws {
         let store = MemoryStore()
         let metrics = SelfMetrics()
-        let ing = Ingestor(appender: store, limits: IngestLimits(), metrics: metrics)
+        let ing = Ingestor(appender: store, limits: SeriesLimits(), metrics: metrics)
         let l = GraphiteListener(address: ListenAddress(host: "127.0.0.1", port: 0), ingestor: ing,
                                  decoders: fixtureDecoders, logger: .init(label: "t"))
         let (stream, cont) = AsyncStream<Int>.makeStream()
@@ -27,7 +27,7 @@ import VigilCore
 
     @Test func statsdAggregatesAndFlushes() async throws {
         let store = MemoryStore()
-        let ing = Ingestor(appender: store, limits: IngestLimits(), metrics: SelfMetrics())
+        let ing = Ingestor(appender: store, limits: SeriesLimits(), metrics: SelfMetrics())
         let decoders = IngestDecoders(
             remoteWrite: fixtureDecoders.remoteWrite, text: fixtureDecoders.text, influx: fixtureDecoders.influx,
             otlpProtobuf: fixtureDecoders.otlpProtobuf, otlpJSON: fixtureDecoders.otlpJSON, graphite: fixtureDecoders.graphite,

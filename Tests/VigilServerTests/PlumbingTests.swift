@@ -9,7 +9,8 @@ import VigilCore
 /// anything else throws like a parser would.
 let fixtureDecoders: IngestDecoders = {
     @Sendable func parse(_ b: [UInt8], _ defaultT: Int64 = 0) throws -> [SeriesSamples] {
-        let s = String(decoding: b, as: UTF8.self)
+        let raw = String(decoding: b, as: UTF8.self)
+        let s = raw.hasSuffix("\n") ? String(raw.dropLast()) : raw
         if s.hasPrefix("labels:"), let n = Int(s.dropFirst(7).prefix { $0.isNumber }) {
             var l: [(String, String)] = [("__name__", "wide")]
             for i in 0..<(n - 1) { l.append(("l\(i)", "v")) }
@@ -23,7 +24,6 @@ let fixtureDecoders: IngestDecoders = {
             return [SeriesSamples(labels: Labels(["__name__": "m", "x": String(repeating: "a", count: 5000)]),
                                   timestamps: [1], values: [1])]
         }
-        let s = s.hasSuffix("\n") ? String(s.dropLast()) : s
         guard s.hasPrefix("ok:") else { throw DecodeFailure("line 1: unexpected byte 0x\(String(b.first ?? 0, radix: 16)) (fixture)") }
         var out: [SeriesSamples] = []
         for item in s.dropFirst(3).split(separator: ";") {
@@ -34,7 +34,7 @@ let fixtureDecoders: IngestDecoders = {
     }
     return IngestDecoders(
         remoteWrite: { b, _ in DecodedWrite(series: try parse(b)) },
-        text: { b, t in try parse(b, t) },
+        text: { b, t, _ in try parse(b, t) },
         influx: { b, _, _ in try parse(b) },
         otlpProtobuf: { b in try parse(b) },
         otlpJSON: { b in try parse(b) },
