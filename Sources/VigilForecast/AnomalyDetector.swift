@@ -16,7 +16,7 @@ public struct OnlineAnomalyDetector: Sendable {
     public struct Config: Sendable {
         public var lags = 16
         public var warmup = 32
-        public var refitEvery = 2048
+        public var refitEvery = 4096
         public var maxHistory = 20_000
         public var scaleAlpha = 1.0 / 256
         public var levelAlpha = 1.0 / 256
@@ -53,6 +53,15 @@ public struct OnlineAnomalyDetector: Sendable {
     /// Feeds one point, returns its score in [0, 1]. NaN inputs score like the previous point and do not update state.
     public mutating func update(_ xIn: Double) -> Double {
         guard xIn.isFinite else { previous *= config.decay; return previous }
+        let z = updateZ(xIn)
+        guard seen > config.warmup else { return 0 }
+        return calibrate(z)
+    }
+
+    /// Feeds one point and returns its standardised residual z (0 during warm-up and for NaN), without calibration.
+    /// Multivariate scoring combines the z of several metrics and calibrates the combination (`calibrate`).
+    public mutating func updateZ(_ xIn: Double) -> Double {
+        guard xIn.isFinite else { return 0 }
         let x = xIn
         seen += 1
         defer { lastFinite = x }
@@ -77,7 +86,7 @@ public struct OnlineAnomalyDetector: Sendable {
         let floor = max(1e-9, 1e-4 * abs(level))
         var z = 0.0
         if seen > config.warmup {
-            z = max(abs(r1) / max(sigma1, floor), config.levelWeight * abs(r2) / max(sigma2, floor))
+            z = min(50, max(abs(r1) / max(sigma1, floor), config.levelWeight * abs(r2) / max(sigma2, floor)))
         }
         // robust scale updates (clipped residuals)
         if seen <= config.warmup {
@@ -95,7 +104,11 @@ public struct OnlineAnomalyDetector: Sendable {
         if history.count >= nextFit { refit() }
 
         lastZ = z
-        guard seen > config.warmup else { return 0 }
+        return z
+    }
+
+    /// Turns a standardised residual into a score in [0, 1] against the adaptive threshold, with short memory.
+    public mutating func calibrate(_ z: Double) -> Double {
         // adaptive threshold from the recent z distribution
         let zc = min(z, 2 * tau)
         if ring.count < config.memory { ring.append(zc) } else { ring[ringPos] = zc; ringPos = (ringPos + 1) % config.memory }
@@ -121,8 +134,9 @@ public struct OnlineAnomalyDetector: Sendable {
         let n = history.count
         var o = ForecasterTrainingOptions(inputLength: L, horizon: 1, stepMs: 0)
         o.seasonalPeriod = 1
-        o.maxTrainWindows = 50_000
-        o.maxCalibrationWindows = 5_000
+        o.maxTrainWindows = 4_000
+        o.maxCalibrationWindows = 1_000
+        o.irlsIterations = 1
         if let (m, _) = try? ForecasterTrainer.fit([TrainingSeries(values: history, calibrationStart: n - max(16, n / 5))], options: o) {
             model = m
         }

@@ -47,6 +47,13 @@ public enum Evaluation {
     /// Rolling origin over each series' test part: origins every `originStride` steps; each forecasts H steps from
     /// the L points before it. MASE scale: in-sample seasonal-naive MAE (lag = one day of steps) on the training part.
     public static func rollingOrigin(_ s: [PreparedSeries], model m: LinearForecaster, step: Int64, originStride: Int) -> [ForecastRow] {
+        rollingOriginDetailed(s, model: m, step: step, originStride: originStride).pooled
+    }
+
+    /// As `rollingOrigin`, plus the rows of every series on its own.
+    public static func rollingOriginDetailed(_ s: [PreparedSeries], model m: LinearForecaster, step: Int64, originStride: Int)
+        -> (pooled: [ForecastRow], perSeries: [(id: String, rows: [ForecastRow])]) {
+        var per: [(id: String, rows: [ForecastRow])] = []
         let L = m.inputLength, H = m.horizon
         let day = max(1, Int(86_400_000 / step))
         var lin = ForecastErrors(), snaive = ForecastErrors(), naive = ForecastErrors()
@@ -60,17 +67,23 @@ public enum Evaluation {
             var x = [Double](repeating: 0, count: origins.count * L)
             for (k, o) in origins.enumerated() { for j in 0..<L { x[k * L + j] = v[o - L + j] } }
             let (f, lo, hi) = m.predict(x, rows: origins.count, threads: 1)
+            var l1 = ForecastErrors(), s1 = ForecastErrors(), n1 = ForecastErrors()
             for (k, o) in origins.enumerated() {
                 for h in 0..<H {
                     let y = v[o + h]
-                    lin.add(actual: y, forecast: f[k * H + h], scale: scale, lo: lo[k * H + h], hi: hi[k * H + h])
-                    snaive.add(actual: y, forecast: v[o - day + h % day], scale: scale)
-                    naive.add(actual: y, forecast: v[o - 1], scale: scale)
+                    l1.add(actual: y, forecast: f[k * H + h], scale: scale, lo: lo[k * H + h], hi: hi[k * H + h])
+                    s1.add(actual: y, forecast: v[o - day + h % day], scale: scale)
+                    n1.add(actual: y, forecast: v[o - 1], scale: scale)
                 }
             }
+            lin.merge(l1); snaive.merge(s1); naive.merge(n1)
+            per.append((p.id, rows(l1, s1, n1)))
         }
-        return [ForecastRow(method: "vigil linear (\(m.method))", errors: lin), ForecastRow(method: "seasonal naive (1 day)", errors: snaive),
-                ForecastRow(method: "naive (last value)", errors: naive)]
+        func rows(_ a: ForecastErrors, _ b: ForecastErrors, _ c: ForecastErrors) -> [ForecastRow] {
+            [ForecastRow(method: "vigil linear (\(m.method))", errors: a), ForecastRow(method: "seasonal naive (1 day)", errors: b),
+             ForecastRow(method: "naive (last value)", errors: c)]
+        }
+        return (rows(lin, snaive, naive), per)
     }
 
     public static func forecastTable(_ rows: [ForecastRow], title: String) -> String {
@@ -92,8 +105,9 @@ public enum Evaluation {
         public var metrics: DetectionMetrics
     }
 
-    /// Scores each machine's test part: Vigil = per-metric online detector over train+test (so the test starts with
-    /// warm state; every score uses only earlier rows), combined across metrics by max. PCA = reconstruction error
+    /// Scores each machine's test part: Vigil = per-metric online detectors over train+test (so the test starts with
+    /// warm state; every score uses only earlier rows); the largest per-metric z of each row goes through one adaptive
+    /// threshold and calibration, so the combination is calibrated as a whole. PCA = reconstruction error
     /// of a PCA fitted on the train part. Thresholds: Vigil's own 0.5; PCA at the 99th percentile of its train
     /// scores; and, for both, the best-F1 threshold (an oracle, reported as such).
     public static func detection(_ machines: [DatasetLoader.LabelledMachine], leadPoints: Int,
@@ -102,12 +116,16 @@ public enum Evaluation {
         for m in machines {
             let d = m.dims
             var combined = [Double](repeating: 0, count: m.testRows)
-            for c in 0..<d {
-                var col = [Double](repeating: 0, count: m.trainRows + m.testRows)
-                for r in 0..<m.trainRows { col[r] = m.train[r * d + c] }
-                for r in 0..<m.testRows { col[m.trainRows + r] = m.test[r * d + c] }
-                let s = OnlineAnomalyDetector.scoreAll(col)
-                for r in 0..<m.testRows { combined[r] = max(combined[r], s[m.trainRows + r]) }
+            var dets = [OnlineAnomalyDetector](repeating: OnlineAnomalyDetector(), count: d)
+            var calibrator = OnlineAnomalyDetector()
+            for r in 0..<(m.trainRows + m.testRows) {
+                var z = 0.0
+                for c in 0..<d {
+                    let x = r < m.trainRows ? m.train[r * d + c] : m.test[(r - m.trainRows) * d + c]
+                    z = max(z, dets[c].updateZ(x))
+                }
+                let s = r < 64 ? 0 : calibrator.calibrate(z)
+                if r >= m.trainRows { combined[r - m.trainRows] = s }
             }
             vigilScores.append(combined)
             let clean = { (x: [Double]) in x.map { $0.isFinite ? $0 : 0 } }

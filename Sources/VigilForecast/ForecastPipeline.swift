@@ -77,7 +77,7 @@ public enum ForecastPipeline {
             guard let m, !linearIdx.isEmpty else { continue }
             let (f, lo, hi) = predictMulti(m, windows: linearIdx.map { regular[$0]!.values.suffix(m.inputLength) }, horizon: H,
                                            threads: threads)
-            let method: ForecastMethod = m.method == "linear" ? .linear : .seasonalNaive
+            let method: ForecastMethod = m.method == "linear" ? .linear : m.method == "last_value" ? .lastValue : .seasonalNaive
             for (k, i) in linearIdx.enumerated() {
                 let r = regular[i]!
                 out[i] = SeriesForecast(id: series[i].id, stepMs: step, lastTimestamp: r.lastTimestamp,
@@ -112,10 +112,11 @@ public enum ForecastPipeline {
         var o = ForecasterTrainingOptions(inputLength: L, horizon: H, stepMs: step)
         o.seasonalPeriod = day <= L ? day : 1
         o.coverage = coverage
+        o.maxTrainWindows = 60_000
         let ts = values.map { TrainingSeries(values: $0, calibrationStart: $0.count - cal($0.count)) }
         do {
             let (m, r) = try ForecasterTrainer.fit(ts, options: o)
-            log("step \(step / 1000) s: fitted L=\(L) H=\(H) on \(r.trainWindows) windows; held-out MAE \(fmt(r.calibrationMAE)) vs seasonal naive \(fmt(r.seasonalNaiveCalibrationMAE)) (normalised) → \(r.chosen)")
+            log("step \(step / 1000) s: fitted L=\(L) H=\(H) on \(r.trainWindows) windows; held-out MAE \(fmt(r.calibrationMAE)) vs seasonal naive \(fmt(r.seasonalNaiveCalibrationMAE)), last value \(fmt(r.lastValueCalibrationMAE)) (normalised) → \(r.chosen)")
             return m
         } catch {
             report.notes.append("step \(step / 1000) s: could not fit (\(error)); naive fallback")

@@ -39,7 +39,7 @@ public struct LinearForecaster: Sendable, Equatable {
     /// Central coverage the quantiles were taken for (e.g. 0.9 → 5 % and 95 %).
     public var coverage: Double
     public var lambda: Double
-    /// "linear" or "seasonal_naive" (a seasonal-naive map in the same matrix form, chosen when it validated better).
+    /// "linear", "seasonal_naive" or "last_value" (naive maps in the same matrix form, chosen when they validated better).
     public var method: String
     public var seasonalPeriod: Int
     public var trainingHash: String
@@ -138,7 +138,9 @@ public struct ForecasterTrainingOptions: Sendable {
     /// Seasonal period in steps for the seasonal-naive baseline (≤ L; 0 = L).
     public var seasonalPeriod: Int = 0
     /// Candidate ridge strengths as fractions of mean(diag(XᵀX)); the best on the held-out windows wins.
-    public var lambdaGrid: [Double] = [1e-4, 1e-3, 1e-2, 1e-1, 1]
+    public var lambdaGrid: [Double] = [1e-4, 1e-3, 1e-2, 1e-1, 1, 10]
+    /// Rounds of IRLS towards a least-absolute-deviation fit after the first (weighted least squares) solve.
+    public var irlsIterations: Int = 3
     public var maxTrainWindows: Int = 200_000
     public var maxCalibrationWindows: Int = 40_000
     /// Central interval coverage (0.9 → 5 %/95 % quantiles).
@@ -168,22 +170,27 @@ public struct ForecasterTrainingReport: Sendable {
     public var trainWindows: Int
     public var calibrationWindows: Int
     public var lambdaFraction: Double
-    /// Mean absolute error on calibration windows, normalised units.
+    /// Scale-weighted mean absolute error of the linear fit on the held-out windows, normalised units.
     public var calibrationMAE: Double
     public var seasonalNaiveCalibrationMAE: Double
+    public var lastValueCalibrationMAE: Double
+    /// "linear", "seasonal_naive" or "last_value".
     public var chosen: String
     public var empiricalCoverage: Double
 }
 
 public enum ForecasterTrainer {
-    /// Fits by ridge regression on windows pooled from all series: XᵀX accumulated with `dsyrk` and XᵀY with
-    /// `dgemm` in row blocks, solved by Cholesky (`dpotrf_`/`dpotrs_`) per candidate λ, λ chosen on held-out windows,
-    /// then split-conformal quantiles from the held-out residuals. Runs on the calling thread (use a BLASWorker).
+    /// Fits by ridge regression on windows pooled from all series: the normal equations XᵀWX (`dsyrk`) and XᵀWY
+    /// (`dgemm`) are accumulated in row blocks and solved by Cholesky (`dpotrf_`/`dpotrs_`) per candidate λ; λ is
+    /// chosen on held-out windows. Row weights make the fit robust: `irlsIterations` rounds of iteratively
+    /// reweighted least squares towards a least-absolute-deviation fit (weight 1/max(mean|residual|, δ) per window),
+    /// times the window's scale relative to its series' median scale, so the objective tracks MAE/WAPE in the
+    /// series' own units. The best of {linear, seasonal naive, last value} on the held-out windows is returned, with
+    /// split-conformal quantiles from its held-out residuals. Runs on the calling thread (use a BLASWorker).
     public static func fit(_ series: [TrainingSeries], options o: ForecasterTrainingOptions,
                            progress: ((Double) -> Void)? = nil) throws -> (LinearForecaster, ForecasterTrainingReport) {
         let L = o.inputLength, H = o.horizon, d = L + 1
         let P = o.seasonalPeriod > 0 ? min(o.seasonalPeriod, L) : L
-        // Enumerate windows: end index e (exclusive end of input), targets e..<e+H.
         var trainTotal = 0, calTotal = 0
         for s in series {
             trainTotal += max(0, s.calibrationStart - H - L + 1)
@@ -192,7 +199,8 @@ public enum ForecasterTrainer {
         guard trainTotal >= 1, calTotal >= 1 else {
             throw LinearAlgebraError.shape("not enough history: \(trainTotal) training and \(calTotal) calibration windows for L=\(L), H=\(H)")
         }
-        let trainStride = max(1, (trainTotal + o.maxTrainWindows - 1) / o.maxTrainWindows)
+        let maxTrain = max(1000, min(o.maxTrainWindows, 80_000_000 / d))
+        let trainStride = max(1, (trainTotal + maxTrain - 1) / maxTrain)
         let maxCal = max(1000, min(o.maxCalibrationWindows, 20_000_000 / d))
         let calStride = max(1, (calTotal + maxCal - 1) / maxCal)
 
@@ -200,116 +208,146 @@ public enum ForecasterTrainer {
         hash.add(Int64(L)); hash.add(Int64(H)); hash.add(o.stepMs)
         for s in series { hash.add(Int64(s.values.count)); for v in s.values { hash.add(v) } }
 
-        // Accumulate G = XᵀX (upper) and B = XᵀY over row blocks.
-        var G = [Double](repeating: 0, count: d * d)
-        var B = [Double](repeating: 0, count: d * H)
-        let block = 8192
-        var xb = [Double](repeating: 0, count: block * d)
-        var yb = [Double](repeating: 0, count: block * H)
-        var rows = 0, nTrain = 0, done = 0
-        func flush() {
-            guard rows > 0 else { return }
-            xb.withUnsafeBufferPointer { xp in
-                G.withUnsafeMutableBufferPointer { gp in BLAS.syrkTransposed(xp.baseAddress!, gp.baseAddress!, n: rows, d: d) }
-                yb.withUnsafeBufferPointer { yp in
-                    B.withUnsafeMutableBufferPointer { bp in
-                        BLAS.gemm(xp.baseAddress!, yp.baseAddress!, bp.baseAddress!, m: d, n: H, k: rows, beta: 1, transA: true)
+        // Materialise normalised windows: X (n×d, last column 1), Y (n×H), ω (relative window scale).
+        func windows(training: Bool) -> (x: [Double], y: [Double], w: [Double], n: Int) {
+            var x: [Double] = [], y: [Double] = [], w: [Double] = []
+            let cap = training ? trainTotal / trainStride + series.count : calTotal / calStride + series.count
+            x.reserveCapacity(cap * d); y.reserveCapacity(cap * H); w.reserveCapacity(cap)
+            var n = 0
+            for (si, s) in series.enumerated() {
+                let first = training ? L + si % trainStride : max(L, s.calibrationStart)
+                let last = training ? s.calibrationStart - H : s.values.count - H
+                if last < first { continue }
+                let stride = training ? trainStride : calStride
+                var scales: [Double] = []
+                s.values.withUnsafeBufferPointer { vp in
+                    var e = first
+                    while e <= last {
+                        x.append(contentsOf: repeatElement(0, count: d))
+                        y.append(contentsOf: repeatElement(0, count: H))
+                        scales.append(fillRow(vp.baseAddress!, e: e, L: L, H: H, clip: training ? o.targetClip : .infinity,
+                                              x: &x, xOff: n * d, y: &y, yOff: n * H))
+                        n += 1
+                        e += stride
                     }
                 }
+                var sorted = scales
+                sorted.sort()
+                let med = max(sorted[sorted.count / 2], 1e-12)
+                for sc in scales { w.append(min(10, max(0.1, sc / med))) }
             }
-            nTrain += rows
-            rows = 0
-            progress?(0.8 * Double(nTrain) / Double(max(1, trainTotal / trainStride)))
+            return (x, y, w, n)
         }
-        var phase = 0
-        for s in series {
-            let last = s.calibrationStart - H
-            if last < L { continue }
-            s.values.withUnsafeBufferPointer { vp in
-                var e = L + ((phase % trainStride))
-                while e <= last {
-                    fillRow(vp.baseAddress!, e: e, L: L, H: H, clip: o.targetClip, x: &xb, xOff: rows * d, y: &yb, yOff: rows * H)
-                    rows += 1
-                    if rows == block { flush() }
-                    e += trainStride
+        let tr = windows(training: true)
+        progress?(0.15)
+        let cal = windows(training: false)
+        let nTrain = tr.n, nCal = cal.n
+        progress?(0.25)
+
+        // Weighted normal equations in row blocks.
+        func normalEquations(_ rowWeight: [Double]) -> (G: [Double], B: [Double]) {
+            var G = [Double](repeating: 0, count: d * d), B = [Double](repeating: 0, count: d * H)
+            let block = 8192
+            var xb = [Double](repeating: 0, count: block * d), yb = [Double](repeating: 0, count: block * H)
+            var r0 = 0
+            while r0 < nTrain {
+                let rows = min(block, nTrain - r0)
+                for r in 0..<rows {
+                    let sw = rowWeight[r0 + r].squareRoot()
+                    for j in 0..<d { xb[r * d + j] = tr.x[(r0 + r) * d + j] * sw }
+                    for h in 0..<H { yb[r * H + h] = tr.y[(r0 + r) * H + h] * sw }
                 }
-            }
-            phase += 1
-            done += 1
-        }
-        flush()
-
-        // Held-out windows (normalised), kept in memory for λ selection and conformal quantiles.
-        var xc: [Double] = []
-        var yc: [Double] = []
-        var nCal = 0
-        xc.reserveCapacity(min(calTotal / calStride + 1, maxCal + series.count) * d)
-        for s in series {
-            let start = max(L, s.calibrationStart)
-            if s.values.count - H < start { continue }
-            s.values.withUnsafeBufferPointer { vp in
-                var e = start
-                while e <= s.values.count - H {
-                    xc.append(contentsOf: repeatElement(0, count: d))
-                    yc.append(contentsOf: repeatElement(0, count: H))
-                    fillRow(vp.baseAddress!, e: e, L: L, H: H, clip: .infinity, x: &xc, xOff: nCal * d, y: &yc, yOff: nCal * H)
-                    nCal += 1
-                    e += calStride
+                xb.withUnsafeBufferPointer { xp in
+                    G.withUnsafeMutableBufferPointer { gp in BLAS.syrkTransposed(xp.baseAddress!, gp.baseAddress!, n: rows, d: d) }
+                    yb.withUnsafeBufferPointer { yp in
+                        B.withUnsafeMutableBufferPointer { bp in
+                            BLAS.gemm(xp.baseAddress!, yp.baseAddress!, bp.baseAddress!, m: d, n: H, k: rows, beta: 1, transA: true)
+                        }
+                    }
                 }
+                r0 += rows
             }
+            return (G, B)
         }
-
-        // Seasonal naive on the same held-out windows (normalised: xn[L − P + h mod P]).
-        var snaiveAbs = 0.0
-        for r in 0..<nCal { for h in 0..<H { snaiveAbs += abs(yc[r * H + h] - xc[r * d + L - P + h % P]) } }
-        let snaiveMAE = snaiveAbs / Double(nCal * H)
-
-        var meanDiag = 0.0
-        for i in 0..<L { meanDiag += G[i * d + i] }
-        meanDiag = max(meanDiag / Double(L), 1e-12)
-        var best: (mae: Double, frac: Double, w: [Double], resid: [Double])? = nil
-        for frac in o.lambdaGrid {
+        func solve(_ G: [Double], _ B: [Double], frac: Double) throws -> [Double] {
+            var meanDiag = 0.0
+            for i in 0..<L { meanDiag += G[i * d + i] }
+            meanDiag = max(meanDiag / Double(L), 1e-12)
             var S = G
             for i in 0..<L { S[i * d + i] += frac * meanDiag }
             S[L * d + L] += 1e-9 * meanDiag  // bias column: (almost) unpenalised
-            let w = try BLAS.choleskySolve(&S, B, d: d, r: H)
-            var pred = [Double](repeating: 0, count: nCal * H)
-            xc.withUnsafeBufferPointer { xp in
+            return try BLAS.choleskySolve(&S, B, d: d, r: H)
+        }
+        /// Residuals Y − X·W (n×H) of a weight matrix over a window set.
+        func residuals(_ w: [Double], _ x: [Double], _ y: [Double], _ n: Int) -> [Double] {
+            var pred = [Double](repeating: 0, count: n * H)
+            x.withUnsafeBufferPointer { xp in
                 w.withUnsafeBufferPointer { wp in
-                    pred.withUnsafeMutableBufferPointer { pp in
-                        BLAS.gemm(xp.baseAddress!, wp.baseAddress!, pp.baseAddress!, m: nCal, n: H, k: d)
-                    }
+                    pred.withUnsafeMutableBufferPointer { pp in BLAS.gemm(xp.baseAddress!, wp.baseAddress!, pp.baseAddress!, m: n, n: H, k: d) }
                 }
             }
-            var abs1 = 0.0
-            for i in 0..<(nCal * H) { pred[i] = yc[i] - pred[i]; abs1 += abs(pred[i]) }
-            let mae = abs1 / Double(nCal * H)
-            if best == nil || mae < best!.mae { best = (mae, frac, w, pred) }
+            for i in 0..<(n * H) { pred[i] = y[i] - pred[i] }
+            return pred
         }
-        progress?(0.95)
-        guard var best else { throw LinearAlgebraError.shape("empty λ grid") }
+        /// Scale-weighted mean absolute residual on the held-out windows (the selection criterion).
+        func heldOutError(_ r: [Double]) -> Double {
+            var num = 0.0, den = 0.0
+            for k in 0..<nCal { for h in 0..<H { num += cal.w[k] * abs(r[k * H + h]) }; den += cal.w[k] * Double(H) }
+            return num / max(den, 1e-300)
+        }
 
+        var rowWeight = tr.w
+        var (G, B) = normalEquations(rowWeight)
+        var best: (err: Double, frac: Double, w: [Double])? = nil
+        for frac in o.lambdaGrid {
+            let w = try solve(G, B, frac: frac)
+            let err = heldOutError(residuals(w, cal.x, cal.y, nCal))
+            if best == nil || err < best!.err { best = (err, frac, w) }
+        }
+        guard var best else { throw LinearAlgebraError.shape("empty λ grid") }
+        progress?(0.45)
+        for it in 0..<o.irlsIterations {
+            let r = residuals(best.w, tr.x, tr.y, nTrain)
+            for k in 0..<nTrain {
+                var m = 0.0
+                for h in 0..<H { m += abs(r[k * H + h]) }
+                rowWeight[k] = tr.w[k] / max(m / Double(H), 0.05)
+            }
+            (G, B) = normalEquations(rowWeight)
+            let w = try solve(G, B, frac: best.frac)
+            let err = heldOutError(residuals(w, cal.x, cal.y, nCal))
+            if err < best.err { best = (err, best.frac, w) } else { break }
+            progress?(0.45 + 0.45 * Double(it + 1) / Double(max(1, o.irlsIterations)))
+        }
+
+        // Candidates in the same matrix form: seasonal naive (period P) and last value (period 1).
+        func naiveWeights(_ p: Int) -> [Double] {
+            var w = [Double](repeating: 0, count: d * H)
+            for h in 0..<H { w[(L - p + h % p) * H + h] = 1 }
+            return w
+        }
+        let snaiveResid = residuals(naiveWeights(P), cal.x, cal.y, nCal)
+        let naiveResid = residuals(naiveWeights(1), cal.x, cal.y, nCal)
+        let snaiveErr = heldOutError(snaiveResid), naiveErr = heldOutError(naiveResid)
         var model: LinearForecaster
-        var chosen = "linear"
-        if snaiveMAE <= best.mae {
-            // The linear map did not beat seasonal naive on held-out data: ship seasonal naive (same matrix form).
-            chosen = "seasonal_naive"
-            model = .seasonalNaive(inputLength: L, horizon: H, period: P, stepMs: o.stepMs)
-            var resid = [Double](repeating: 0, count: nCal * H)
-            for r in 0..<nCal { for h in 0..<H { resid[r * H + h] = yc[r * H + h] - xc[r * d + L - P + h % P] } }
-            best.resid = resid
-        } else {
+        var chosen = "linear", resid: [Double]
+        if best.err <= min(snaiveErr, naiveErr) {
+            resid = residuals(best.w, cal.x, cal.y, nCal)
             model = LinearForecaster(inputLength: L, horizon: H, stepMs: o.stepMs, weights: Array(best.w[0..<(L * H)]),
                                      bias: Array(best.w[(L * H)..<(d * H)]), qLo: [], qHi: [], coverage: o.coverage,
-                                     lambda: best.frac * meanDiag, method: "linear", seasonalPeriod: P, trainingHash: "",
-                                     metrics: [:])
+                                     lambda: best.frac, method: "linear", seasonalPeriod: P, trainingHash: "", metrics: [:])
+        } else {
+            let p = snaiveErr <= naiveErr ? P : 1
+            chosen = p == 1 ? "last_value" : "seasonal_naive"
+            resid = p == 1 ? naiveResid : snaiveResid
+            model = .seasonalNaive(inputLength: L, horizon: H, period: p, stepMs: o.stepMs)
         }
         // Split-conformal quantiles per horizon step.
         let a = (1 - o.coverage) / 2
         var qLo = [Double](repeating: 0, count: H), qHi = qLo
         var covered = 0
         for h in 0..<H {
-            var col = (0..<nCal).map { best.resid[$0 * H + h] }
+            var col = (0..<nCal).map { resid[$0 * H + h] }
             col.sort()
             qLo[h] = conformalQuantile(col, level: a, lower: true)
             qHi[h] = conformalQuantile(col, level: 1 - a, lower: false)
@@ -319,12 +357,15 @@ public enum ForecasterTrainer {
         model.qHi = qHi
         model.coverage = o.coverage
         model.trainingHash = hash.hex
-        let modelMAE = chosen == "linear" ? best.mae : snaiveMAE
-        model.metrics = ["calibration_mae_normalised": modelMAE, "seasonal_naive_mae_normalised": snaiveMAE,
+        let modelErr = min(best.err, snaiveErr, naiveErr)
+        model.metrics = ["heldout_weighted_mae_normalised": modelErr, "linear_heldout_weighted_mae_normalised": best.err,
+                         "seasonal_naive_heldout_weighted_mae_normalised": snaiveErr,
+                         "last_value_heldout_weighted_mae_normalised": naiveErr,
                          "train_windows": Double(nTrain), "calibration_windows": Double(nCal)]
         progress?(1)
         let report = ForecasterTrainingReport(trainWindows: nTrain, calibrationWindows: nCal, lambdaFraction: best.frac,
-                                              calibrationMAE: modelMAE, seasonalNaiveCalibrationMAE: snaiveMAE, chosen: chosen,
+                                              calibrationMAE: best.err, seasonalNaiveCalibrationMAE: snaiveErr,
+                                              lastValueCalibrationMAE: naiveErr, chosen: chosen,
                                               empiricalCoverage: Double(covered) / Double(max(1, nCal * H)))
         return (model, report)
     }
@@ -338,14 +379,15 @@ public enum ForecasterTrainer {
         return sorted[min(n, max(1, k)) - 1]
     }
 
-    @inline(__always)
+    @inline(__always) @discardableResult
     static func fillRow(_ v: UnsafePointer<Double>, e: Int, L: Int, H: Int, clip: Double,
-                        x: inout [Double], xOff: Int, y: inout [Double], yOff: Int) {
+                        x: inout [Double], xOff: Int, y: inout [Double], yOff: Int) -> Double {
         let (last, s) = windowNorm(v + (e - L), L)
         let inv = 1 / s
         for i in 0..<L { x[xOff + i] = (v[e - L + i] - last) * inv }
         x[xOff + L] = 1
         for h in 0..<H { y[yOff + h] = min(clip, max(-clip, (v[e + h] - last) * inv)) }
+        return s
     }
 }
 

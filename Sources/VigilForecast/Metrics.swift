@@ -20,6 +20,10 @@ public struct ForecastErrors: Sendable {
         if let lo, let hi, actual >= lo && actual <= hi { covered += 1 }
     }
 
+    public mutating func merge(_ o: ForecastErrors) {
+        absError += o.absError; absActual += o.absActual; count += o.count; scaledError += o.scaledError; covered += o.covered
+    }
+
     public var mae: Double { absError / Double(max(1, count)) }
     /// WAPE = Σ|e| / Σ|y|.
     public var wape: Double { absError / max(absActual, 1e-300) }

@@ -43,14 +43,14 @@ public enum GoFormat {
         return out
     }
 
-    /// `fmt.Sprint(v)` for a float64 (`%v`: shortest, exponent when exp < -4 || exp >= 21).
+    /// `fmt.Sprint(v)` for a float64 (`%v`: shortest, exponent when exp < -4 || exp >= 6 (strconv g, -1)).
     public static func formatV(_ v: Double) -> String {
         if v.isNaN { return "NaN" }
         if v.isInfinite { return v > 0 ? "+Inf" : "-Inf" }
         if v == 0 { return v.sign == .minus ? "-0" : "0" }
         let (d, p) = shortestDigits(v)
         let x = p - 1
-        if x < -4 || x >= 21 {
+        if x < -4 || x >= 6 {
             var out = v < 0 ? "-" : ""
             out += String(d[0])
             if d.count > 1 { out += "." + d[1...].map { String($0) }.joined() }

@@ -193,7 +193,7 @@ public struct QueryAPI: Sendable {
                 i += 1
             }
             if digits == 0 { return nil }
-            for _ in digits..<3 where digits < 3 { fracMs *= 10 }
+            if digits < 3 { for _ in digits..<3 { fracMs *= 10 } }
         }
         guard i < b.count else { return nil }
         var offsetSec = 0

@@ -16,7 +16,7 @@ extension Head {
                 throw InvalidSeriesError(index: i, labels: ss.labels,
                                          reason: "\(ss.timestamps.count) timestamps but \(ss.values.count) values")
             }
-            let h = ss.labels.stableHash
+            let h = seriesHash(ss.labels)
             hashes[i] = h
             if let s = lookupLocked(ss.labels, hash: h) {
                 found[i] = s

@@ -104,7 +104,7 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
         // SQLite first: series ids and how far each series is persisted.
         let ranges = try conn.chunkRanges()
         for (ref, labels) in try conn.loadSeries() {
-            let s = head.createLocked(ref: ref, labels: labels, hash: labels.stableHash)
+            let s = head.createLocked(ref: ref, labels: labels, hash: seriesHash(labels))
             s.inSQLite = true
             if let (lo, hi) = ranges[ref] {
                 s.persistedMin = lo
@@ -127,7 +127,7 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
                             throw StoreCorruption(message: "series \(ref) is \(labels) in the WAL but \(s.labels) in \(dbPathForErrors)")
                         }
                     } else {
-                        let h = labels.stableHash
+                        let h = seriesHash(labels)
                         if let other = head.lookupLocked(labels, hash: h) {
                             throw StoreCorruption(message: "series \(labels) has id \(ref) in the WAL but \(other.ref) elsewhere")
                         }
@@ -484,6 +484,20 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
     }
 
     // MARK: - Stats
+
+    /// Per chunk encoding in SQLite (first byte of the blob): chunks, blob bytes, samples.
+    public func chunkEncodingStats() throws -> [(encoding: UInt8, chunks: Int, bytes: Int, samples: Int)] {
+        try readers.with { conn in
+            let q = try conn.prepare(
+                "SELECT hex(substr(data, 1, 1)), count(*), sum(length(data)), sum(num_samples) FROM chunks GROUP BY 1 ORDER BY 1")
+            defer { q.reset() }
+            var out: [(encoding: UInt8, chunks: Int, bytes: Int, samples: Int)] = []
+            while try q.step() {
+                out.append((UInt8(q.text(0), radix: 16) ?? 255, Int(q.int64(1)), Int(q.int64(2)), Int(q.int64(3))))
+            }
+            return out
+        }
+    }
 
     public func stats() throws -> TSDBStats {
         var st = TSDBStats()

@@ -34,6 +34,7 @@ struct EvalForecast: AsyncParsableCommand {
     @Option(help: "Column for folder datasets.") var metric: String?
     @Option(name: .customLong("train-fraction")) var trainFraction = 0.7
     @Option(name: .customLong("origin-stride"), help: "Steps between origins (default H).") var originStride: Int?
+    @Flag(name: .customLong("per-series"), help: "Also print every series' own table.") var perSeries = false
 
     func run() async throws {
         let raw = try DatasetLoader.loadForecastSeries(dataset, metric: metric)
@@ -50,7 +51,8 @@ struct EvalForecast: AsyncParsableCommand {
             bar.finish()
         }
         let stride = originStride ?? m.horizon
-        let rows = try await BLASWorker.shared.run { Evaluation.rollingOrigin(series, model: m, step: step, originStride: stride) }
+        let (rows, per) = try await BLASWorker.shared.run { Evaluation.rollingOriginDetailed(series, model: m, step: step, originStride: stride) }
+        if perSeries { for p in per { print(Evaluation.forecastTable(p.rows, title: "series \(p.id):")) } }
         print(Evaluation.forecastTable(rows, title: "\((dataset as NSString).lastPathComponent): \(series.count) series, step \(step / 1000) s, L=\(m.inputLength), H=\(m.horizon), test = last \(Int(((1 - trainFraction) * 100).rounded())) % of each series, origins every \(stride) steps"))
     }
 }

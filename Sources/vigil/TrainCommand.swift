@@ -65,7 +65,7 @@ struct TrainCommand: AsyncParsableCommand {
         let name = (dataset as NSString).lastPathComponent
         try m.modelFile(extra: ["dataset": .string(name), "series": .number(Double(series.count)),
                                 "train_fraction": .number(trainFraction), "metric": .string(metric ?? "default CPU column")]).write(path: out)
-        print("trained \(rep.chosen) forecaster on \(rep.trainWindows) windows (λ = \(rep.lambdaFraction) × mean diag), held-out coverage \(String(format: "%.3f", rep.empiricalCoverage))")
+        print("trained on \(rep.trainWindows) windows; held-out scale-weighted MAE (normalised): linear \(String(format: "%.4f", rep.calibrationMAE)) (λ = \(rep.lambdaFraction) × mean diag), seasonal naive \(String(format: "%.4f", rep.seasonalNaiveCalibrationMAE)), last value \(String(format: "%.4f", rep.lastValueCalibrationMAE)) → shipped \(rep.chosen); held-out interval coverage \(String(format: "%.3f", rep.empiricalCoverage))")
         print(Evaluation.forecastTable(rows, title: "rolling-origin evaluation on the last \(Int((1 - trainFraction) * 100)) % of \(series.count) series of \(name) (H=\(H), origins every \(stride) steps):"))
         print("wrote \(out) in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s")
     }

@@ -16,11 +16,13 @@ struct Vigil: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self,
             TSDBCommand.self,
+            QueryCommand.self,
             BenchCommand.self,
             ForecastCommand.self,
             DetectCommand.self,
             TrainCommand.self,
             EvalCommand.self,
+            ReplayCommand.self,
         ]
     )
 }

@@ -5,6 +5,7 @@ import FoundationNetworking
 import Testing
 import VigilCore
 @testable import VigilQuery
+import VigilStore
 
 /// Differential test: Prometheus 2.42 (the Debian package) and Vigil get the same data; every query of
 /// corpus/queries.promql runs against both as instant queries and as range queries; answers must agree.
@@ -33,7 +34,20 @@ import VigilCore
         // Let the head become queryable for all series.
         try await prom.waitForSeries(count: data.count)
 
-        let engine = Engine(reader: InMemorySeriesReader(data))
+        // Vigil reads through the real store: sealed chunks flushed to SQLite, the rest in the head.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-oracle-tsdb-\(UUID().uuidString)")
+        var o = TSDBOptions()
+        o.maintenanceInterval = nil
+        o.retention = 0
+        let db = try TSDB(directory: dir.path, options: o)
+        defer {
+            try? db.close()
+            try? FileManager.default.removeItem(at: dir)
+        }
+        let appended = try db.appendSync(data)
+        #expect(appended.accepted == data.reduce(0) { $0 + $1.count })
+        try db.flush()
+        let engine = Engine(reader: db)
         var total = 0
         var matched = 0
         var mismatches: [String] = []
