@@ -305,10 +305,9 @@ extension VigilServer {
             return style.response(.unsupportedMediaType,
                                   "unsupported Content-Encoding \"\(enc)\" for Influx line protocol (send it uncompressed)")
         }
-        let p = request.uri.queryParameters["precision"].map(String.init) ?? "ns"
-        let aliases = ["n": "ns", "u": "us", "µ": "us", "ns": "ns", "us": "us", "ms": "ms", "s": "s"]
-        guard let name = aliases[p], let precision = InfluxPrecision(rawValue: name) else {
-            return style.response(.badRequest, "invalid precision \"\(p)\" (ns, us, ms or s)")
+        let p = queryItems(request.uri.query).first { $0.0 == "precision" }?.1 ?? "ns"
+        guard let precision = InfluxLine.Precision(parameter: p) else {
+            return style.response(.badRequest, "invalid precision \"\(p)\" (ns, us, ms, s, m or h)")
         }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         return await withBody(request, style: style) { body in
@@ -344,7 +343,8 @@ extension VigilServer {
             let series: [SeriesSamples]
             do throws(EarlyRefusal) {
                 series = try decode("OTLP \(json ? "JSON" : "protobuf") request") {
-                    try json ? decoders.otlpJSON(body) : decoders.otlpProtobuf(body)
+                    let now = Int64(Date().timeIntervalSince1970 * 1000)
+                    return try json ? decoders.otlpJSON(body, now) : decoders.otlpProtobuf(body, now)
                 }
             } catch {
                 return error.response

@@ -70,11 +70,18 @@ public enum StoreWiring {
         d.text = { body, ts, om in
             try TextExposition.parse(body, flavor: om ? .openMetrics : .prometheus, defaultTimestamp: ts, limits: il).series
         }
+        d.influx = { body, precision, now in
+            try InfluxLine.parse(body, precision: precision, defaultTimestamp: now, limits: il).series
+        }
+        d.otlpProtobuf = { body, now in try OTLPMetrics.decodeProtobuf(body, defaultTimestamp: now, limits: il).series }
+        d.otlpJSON = { body, now in try OTLPMetrics.decodeJSON(body, defaultTimestamp: now, limits: il).series }
+        d.graphite = { body, now in try Graphite.parse(body, defaultTimestamp: now, limits: il).series }
+        d.statsd = { body in try StatsD.parse(body, limits: il) }
         d.validatesLabels = true
         return d
     }
 
-    /// Whether the decoders are VigilIngest's parsers (remote_write and text exposition are).
+    /// Whether the decoders are VigilIngest's parsers.
     public static let decodersAvailable = true
 }
 

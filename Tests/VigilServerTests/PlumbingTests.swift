@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VigilCore
+import VigilIngest
 @testable import VigilServer
 
 /// Decoders that understand one fixed body per format, so these tests exercise the server (status codes, limits,
@@ -36,8 +37,8 @@ let fixtureDecoders: IngestDecoders = {
         remoteWrite: { b, _ in DecodedWrite(series: try parse(b)) },
         text: { b, t, _ in try parse(b, t) },
         influx: { b, _, _ in try parse(b) },
-        otlpProtobuf: { b in try parse(b) },
-        otlpJSON: { b in try parse(b) },
+        otlpProtobuf: { b, _ in try parse(b) },
+        otlpJSON: { b, _ in try parse(b) },
         graphite: { b, _ in try parse(b) },
         statsd: { _ in [] })
 }()
@@ -113,7 +114,7 @@ let endpoints: [(path: String, headers: [String: String])] = [
         let j = try JSONSerialization.jsonObject(with: r.body) as? [String: String]
         #expect(j?["code"] == "invalid")
         #expect(j?["message"]?.contains("cannot decode Influx line protocol") == true)
-        let p = try await http("POST", s.base + "/api/v2/write?precision=h", body: Data("ok:m:1:1".utf8))
+        let p = try await http("POST", s.base + "/api/v2/write?precision=x", body: Data("ok:m:1:1".utf8))
         #expect(p.status == 400)
         #expect(p.text.contains("invalid precision"))
     }
