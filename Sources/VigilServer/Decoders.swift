@@ -1,4 +1,5 @@
 import VigilCore
+import VigilIngest
 
 /// remote_write protocol message the request declared (Content-Type `proto=` parameter).
 public enum RemoteWriteVersion: String, Sendable {
@@ -6,21 +7,6 @@ public enum RemoteWriteVersion: String, Sendable {
     case v1 = "prometheus.WriteRequest"
     /// `io.prometheus.write.v2.Request` (2.0)
     case v2 = "io.prometheus.write.v2.Request"
-}
-
-/// Influx `precision` query parameter.
-public enum InfluxPrecision: String, Sendable, CaseIterable {
-    case ns, us, ms, s
-
-    /// Multiplier/divisor to milliseconds.
-    public func toMilliseconds(_ t: Int64) -> Int64 {
-        switch self {
-        case .ns: return t / 1_000_000
-        case .us: return t / 1_000
-        case .ms: return t
-        case .s: return t &* 1_000
-        }
-    }
 }
 
 /// What a decoder produced from one request or packet.
@@ -50,28 +36,34 @@ public struct DecodeFailure: Error, Sendable, CustomStringConvertible {
 public struct IngestDecoders: Sendable {
     /// Snappy-compressed remote_write body.
     public var remoteWrite: @Sendable (_ body: [UInt8], _ version: RemoteWriteVersion) throws -> DecodedWrite
-    /// Prometheus text exposition 0.0.4 / OpenMetrics text; samples without a timestamp get `defaultTimestamp` (ms).
-    public var text: @Sendable (_ body: [UInt8], _ defaultTimestamp: Int64) throws -> [SeriesSamples]
+    /// Prometheus text exposition 0.0.4 (or OpenMetrics text when `openMetrics`); samples without a timestamp get
+    /// `defaultTimestamp` (ms).
+    public var text: @Sendable (_ body: [UInt8], _ defaultTimestamp: Int64, _ openMetrics: Bool) throws -> [SeriesSamples]
     /// Influx line protocol; points without a timestamp get `now` (ms).
-    public var influx: @Sendable (_ body: [UInt8], _ precision: InfluxPrecision, _ now: Int64) throws -> [SeriesSamples]
-    /// OTLP `ExportMetricsServiceRequest` as protobuf.
-    public var otlpProtobuf: @Sendable (_ body: [UInt8]) throws -> [SeriesSamples]
+    public var influx: @Sendable (_ body: [UInt8], _ precision: InfluxLine.Precision, _ now: Int64) throws -> [SeriesSamples]
+    /// OTLP `ExportMetricsServiceRequest` as protobuf; points without a time get `now` (ms).
+    public var otlpProtobuf: @Sendable (_ body: [UInt8], _ now: Int64) throws -> [SeriesSamples]
     /// OTLP `ExportMetricsServiceRequest` as JSON.
-    public var otlpJSON: @Sendable (_ body: [UInt8]) throws -> [SeriesSamples]
+    public var otlpJSON: @Sendable (_ body: [UInt8], _ now: Int64) throws -> [SeriesSamples]
     /// Graphite plaintext lines (`path value timestamp`), timestamps in seconds; `now` in ms for `-1`/missing.
     public var graphite: @Sendable (_ lines: [UInt8], _ now: Int64) throws -> [SeriesSamples]
     /// One StatsD datagram (may hold several `\n`-separated metrics) into aggregator events.
     public var statsd: @Sendable (_ packet: [UInt8]) throws -> [StatsDEvent]
+    /// The decoders already enforce the Prometheus label rules and the per-series limits, so the server
+    /// does not check every label again.
+    public var validatesLabels: Bool
 
     public init(
         remoteWrite: @escaping @Sendable ([UInt8], RemoteWriteVersion) throws -> DecodedWrite,
-        text: @escaping @Sendable ([UInt8], Int64) throws -> [SeriesSamples],
-        influx: @escaping @Sendable ([UInt8], InfluxPrecision, Int64) throws -> [SeriesSamples],
-        otlpProtobuf: @escaping @Sendable ([UInt8]) throws -> [SeriesSamples],
-        otlpJSON: @escaping @Sendable ([UInt8]) throws -> [SeriesSamples],
+        text: @escaping @Sendable ([UInt8], Int64, Bool) throws -> [SeriesSamples],
+        influx: @escaping @Sendable ([UInt8], InfluxLine.Precision, Int64) throws -> [SeriesSamples],
+        otlpProtobuf: @escaping @Sendable ([UInt8], Int64) throws -> [SeriesSamples],
+        otlpJSON: @escaping @Sendable ([UInt8], Int64) throws -> [SeriesSamples],
         graphite: @escaping @Sendable ([UInt8], Int64) throws -> [SeriesSamples],
-        statsd: @escaping @Sendable ([UInt8]) throws -> [StatsDEvent]
+        statsd: @escaping @Sendable ([UInt8]) throws -> [StatsDEvent],
+        validatesLabels: Bool = false
     ) {
+        self.validatesLabels = validatesLabels
         self.remoteWrite = remoteWrite
         self.text = text
         self.influx = influx
@@ -84,40 +76,11 @@ public struct IngestDecoders: Sendable {
     /// Decoders that refuse everything (used where no parser is wired yet).
     public static let unavailable = IngestDecoders(
         remoteWrite: { _, _ in throw DecodeFailure("remote_write decoding is not available in this build") },
-        text: { _, _ in throw DecodeFailure("text exposition decoding is not available in this build") },
+        text: { _, _, _ in throw DecodeFailure("text exposition decoding is not available in this build") },
         influx: { _, _, _ in throw DecodeFailure("Influx line protocol decoding is not available in this build") },
-        otlpProtobuf: { _ in throw DecodeFailure("OTLP decoding is not available in this build") },
-        otlpJSON: { _ in throw DecodeFailure("OTLP decoding is not available in this build") },
+        otlpProtobuf: { _, _ in throw DecodeFailure("OTLP decoding is not available in this build") },
+        otlpJSON: { _, _ in throw DecodeFailure("OTLP decoding is not available in this build") },
         graphite: { _, _ in throw DecodeFailure("Graphite decoding is not available in this build") },
         statsd: { _ in throw DecodeFailure("StatsD decoding is not available in this build") }
     )
-}
-
-/// One StatsD metric event, before aggregation.
-public struct StatsDEvent: Sendable, Equatable {
-    public enum Kind: Sendable, Equatable {
-        /// `c`: added to a counter (already divided by the sample rate).
-        case counter
-        /// `g`: set (or with `delta`, added to) a gauge.
-        case gauge(delta: Bool)
-        /// `ms`/`h`/`d`: one observation.
-        case timer
-        /// `s`: one member of a set.
-        case set
-    }
-
-    public var name: String
-    public var tags: [Label]
-    public var kind: Kind
-    public var value: Double
-    /// For sets: the member.
-    public var member: String?
-
-    public init(name: String, tags: [Label] = [], kind: Kind, value: Double, member: String? = nil) {
-        self.name = name
-        self.tags = tags
-        self.kind = kind
-        self.value = value
-        self.member = member
-    }
 }

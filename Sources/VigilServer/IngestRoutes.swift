@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import VigilCore
+import VigilIngest
 
 /// A parsed `Content-Type`: lowercased media type and parameters.
 struct MediaTypeHeader {
@@ -104,6 +105,14 @@ extension VigilServer {
     /// Decodes off the request path's error handling: decode failures become 400 with the decoder's message.
     func decode<T>(_ what: String, style: ErrorStyle = .text, _ f: () throws -> T) throws(EarlyRefusal) -> T {
         do { return try f() } catch {
+            if let e = error as? IngestError, e.code == .tooLarge {
+                metrics.add("vigil_rejected_requests_total", [Label("reason", "too_large")])
+                throw EarlyRefusal(response: style.response(.contentTooLarge, "cannot decode \(what): \(error)"))
+            }
+            if let e = error as? IngestError, e.code == .unsupported {
+                metrics.add("vigil_rejected_requests_total", [Label("reason", "unsupported")])
+                throw EarlyRefusal(response: style.response(.unsupportedMediaType, "cannot decode \(what): \(error)"))
+            }
             metrics.add("vigil_rejected_requests_total", [Label("reason", "malformed")])
             throw EarlyRefusal(response: style.response(.badRequest, "cannot decode \(what): \(error)"))
         }
@@ -116,7 +125,8 @@ extension VigilServer {
                success: (IngestOutcome) -> Response = { _ in Response(status: .noContent) },
                partial: ((IngestOutcome) -> Response)? = nil) async -> Response {
         do {
-            let out = try await ingestor.ingest(batch, source: source, histograms: histograms)
+            let out = try await ingestor.ingest(batch, source: source, histograms: histograms,
+                                                validated: decoders.validatesLabels)
             var r: Response
             if out.rejected == 0 {
                 r = success(out)
@@ -209,6 +219,7 @@ extension VigilServer {
         } catch {
             return error.response
         }
+        let openMetrics = MediaTypeHeader(request.headers[.contentType])?.type == "application/openmetrics-text"
         var ts = Int64(Date().timeIntervalSince1970 * 1000)
         if let raw = request.uri.queryParameters["timestamp"].map(String.init) {
             guard let t = Self.parseTime(raw) else {
@@ -218,7 +229,9 @@ extension VigilServer {
         }
         return await withBody(request) { body in
             let series: [SeriesSamples]
-            do throws(EarlyRefusal) { series = try decode("text exposition") { try decoders.text(body, ts) } } catch { return error.response }
+            do throws(EarlyRefusal) {
+                series = try decode("text exposition") { try decoders.text(body, ts, openMetrics) }
+            } catch { return error.response }
             return await write(series, source: "text")
         }
     }
@@ -261,7 +274,10 @@ extension VigilServer {
         let ts = Int64(Date().timeIntervalSince1970 * 1000)
         return await withBody(request) { body in
             var series: [SeriesSamples]
-            do throws(EarlyRefusal) { series = try decode("text exposition") { try decoders.text(body, ts) } } catch { return error.response }
+            let om = MediaTypeHeader(request.headers[.contentType])?.type == "application/openmetrics-text"
+            do throws(EarlyRefusal) {
+                series = try decode("text exposition") { try decoders.text(body, ts, om) }
+            } catch { return error.response }
             for k in series.indices {
                 for (n, v) in grouping { series[k].labels.set(n, v) }
             }
@@ -289,10 +305,9 @@ extension VigilServer {
             return style.response(.unsupportedMediaType,
                                   "unsupported Content-Encoding \"\(enc)\" for Influx line protocol (send it uncompressed)")
         }
-        let p = request.uri.queryParameters["precision"].map(String.init) ?? "ns"
-        let aliases = ["n": "ns", "u": "us", "µ": "us", "ns": "ns", "us": "us", "ms": "ms", "s": "s"]
-        guard let name = aliases[p], let precision = InfluxPrecision(rawValue: name) else {
-            return style.response(.badRequest, "invalid precision \"\(p)\" (ns, us, ms or s)")
+        let p = queryItems(request.uri.query).first { $0.0 == "precision" }?.1 ?? "ns"
+        guard let precision = InfluxLine.Precision(parameter: p) else {
+            return style.response(.badRequest, "invalid precision \"\(p)\" (ns, us, ms, s, m or h)")
         }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         return await withBody(request, style: style) { body in
@@ -328,7 +343,8 @@ extension VigilServer {
             let series: [SeriesSamples]
             do throws(EarlyRefusal) {
                 series = try decode("OTLP \(json ? "JSON" : "protobuf") request") {
-                    try json ? decoders.otlpJSON(body) : decoders.otlpProtobuf(body)
+                    let now = Int64(Date().timeIntervalSince1970 * 1000)
+                    return try json ? decoders.otlpJSON(body, now) : decoders.otlpProtobuf(body, now)
                 }
             } catch {
                 return error.response

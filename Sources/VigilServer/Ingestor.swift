@@ -3,7 +3,7 @@ import Synchronization
 import VigilCore
 
 /// Why a request was refused whole (nothing written). Maps to one HTTP status in `IngestRoutes`.
-public enum IngestError: Error, Sendable, CustomStringConvertible {
+public enum WriteRefusal: Error, Sendable, CustomStringConvertible {
     /// Malformed input or a series over a per-series limit: 400.
     case invalid(String)
     /// The store failed (I/O): 500.
@@ -55,7 +55,7 @@ public struct IngestOutcome: Sendable, Equatable {
 /// Every producer (HTTP endpoints, collectors, Graphite/StatsD listeners) writes through one `Ingestor`.
 public final class Ingestor: Sendable {
     public let appender: any SampleAppender
-    public let limits: IngestLimits
+    public let limits: SeriesLimits
     public let metrics: SelfMetrics
 
     private struct Tracker {
@@ -66,7 +66,7 @@ public final class Ingestor: Sendable {
 
     private let tracker = Mutex(Tracker())
 
-    public init(appender: any SampleAppender, limits: IngestLimits, metrics: SelfMetrics) {
+    public init(appender: any SampleAppender, limits: SeriesLimits, metrics: SelfMetrics) {
         self.appender = appender
         self.limits = limits
         self.metrics = metrics
@@ -76,7 +76,7 @@ public final class Ingestor: Sendable {
     public var activeSeries: Int { tracker.withLock { $0.known.count } }
 
     /// Checks the per-series limits and the Prometheus label rules; the first violation refuses the request.
-    public func validate(_ batch: [SeriesSamples]) throws(IngestError) {
+    public func validate(_ batch: [SeriesSamples]) throws(WriteRefusal) {
         for (i, s) in batch.enumerated() {
             if s.labels.count > limits.maxLabelsPerSeries {
                 throw .invalid("series #\(i) \(Self.short(s.labels)): \(s.labels.count) labels exceed the limit of \(limits.maxLabelsPerSeries)")
@@ -96,10 +96,12 @@ public final class Ingestor: Sendable {
     }
 
     /// Validates, applies cardinality limits, appends and waits until durable.
-    /// - Throws: `IngestError.invalid` (nothing written) or `.storage`.
+    /// - Throws: `WriteRefusal.invalid` (nothing written) or `.storage`.
     @discardableResult
-    public func ingest(_ batch: [SeriesSamples], source: String, histograms: Int = 0) async throws(IngestError) -> IngestOutcome {
-        try validate(batch)
+    /// - Parameter validated: the batch comes from a decoder that already enforced the label rules and limits.
+    public func ingest(_ batch: [SeriesSamples], source: String, histograms: Int = 0,
+                       validated: Bool = false) async throws(WriteRefusal) -> IngestOutcome {
+        if !validated { try validate(batch) }
         var out = IngestOutcome()
         out.histograms = histograms
         // Cardinality: decide which series may be created now.

@@ -51,10 +51,21 @@ struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: SelfMetrics
     let knownPaths: Set<String>
 
+    /// A bounded set of handler names: known paths, the query API's endpoints, `other`.
+    static func handlerLabel(_ path: String, _ known: Set<String>) -> String {
+        if known.contains(path) { return path }
+        if path.hasPrefix("/metrics/job/") { return "/metrics/job" }
+        if path.hasPrefix("/api/v1/label/") { return "/api/v1/label/:name/values" }
+        let apiEndpoints: Set<String> = ["query", "query_range", "series", "labels", "metadata", "status/buildinfo",
+                                         "status/runtimeinfo", "format_query", "query_exemplars", "admin/tsdb/flush"]
+        if path.hasPrefix("/api/v1/"), apiEndpoints.contains(String(path.dropFirst(8))) { return path }
+        return "other"
+    }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
         let path = request.uri.path
-        let handler = knownPaths.contains(path) ? path : path.hasPrefix("/metrics/job/") ? "/metrics/job" : "other"
+        let handler = Self.handlerLabel(path, knownPaths)
         var code = 500
         defer {
             metrics.add("vigil_http_requests_total", [Label("handler", handler), Label("code", String(code))])

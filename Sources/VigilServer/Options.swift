@@ -29,7 +29,7 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
 }
 
 /// Per-series and cardinality limits applied to every write before it reaches the store.
-public struct IngestLimits: Sendable, Equatable {
+public struct SeriesLimits: Sendable, Equatable {
     /// Labels per series, `__name__` included. A series over it makes the whole request 400.
     public var maxLabelsPerSeries = 64
     /// Bytes of a label name. Over it: 400.
@@ -51,7 +51,7 @@ public struct ServerOptions: Sendable {
     public var maxBodyBytes = 64 << 20
     /// Bearer token required on every route except `/-/healthy` and `/-/ready` (nil: no auth).
     public var authToken: String?
-    public var limits = IngestLimits()
+    public var limits = SeriesLimits()
     /// Requests being decoded or written at once; the next one gets 503 + Retry-After.
     public var maxInflightRequests = 64
     /// Body bytes held by in-flight requests; over it: 503 + Retry-After.

@@ -4,9 +4,10 @@ import NIOCore
 import NIOPosix
 import Synchronization
 import VigilCore
+import VigilIngest
 
-/// Graphite plaintext over TCP (`path value timestamp\n`). There is no answer channel: a malformed chunk is
-/// logged and counted under `vigil_rejected_samples_total{reason="malformed"}`, and nothing of it is written.
+/// Graphite plaintext over TCP (`path value timestamp\n`). There is no answer channel: a malformed line is
+/// logged and counted under `vigil_rejected_samples_total{reason="malformed"}`; the other lines are written.
 /// Lines are handed to the decoder in batches of whatever arrived in one read (complete lines only).
 public final class GraphiteListener: Sendable {
     let address: ListenAddress
@@ -68,23 +69,39 @@ public final class GraphiteListener: Sendable {
         }
     }
 
+    /// Decodes a chunk of complete lines. If the chunk is refused, it is decoded again line by line so that one bad
+    /// line (there is no way to tell the sender) costs only itself; bad lines are counted and logged.
     func ingest(_ lines: [UInt8]) async {
         let now = Int64(Date().timeIntervalSince1970 * 1000)
+        var series: [SeriesSamples]
         do {
-            let series = try decoders.graphite(lines, now)
-            try await ingestor.ingest(series, source: "graphite")
+            series = try decoders.graphite(lines, now)
         } catch {
-            let n = lines.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
-            ingestor.metrics.add("vigil_rejected_samples_total", [Label("reason", "malformed")], Double(n))
-            logger.warning("graphite lines rejected", metadata: ["error": "\(error)"])
+            series = []
+            var bad = 0
+            var firstError = ""
+            for line in lines.split(separator: UInt8(ascii: "\n")) where !line.isEmpty {
+                do { series += try decoders.graphite(Array(line) + [UInt8(ascii: "\n")], now) } catch {
+                    bad += 1
+                    if firstError.isEmpty { firstError = "\(error)" }
+                }
+            }
+            ingestor.metrics.add("vigil_rejected_samples_total", [Label("reason", "malformed")], Double(bad))
+            logger.warning("graphite lines rejected", metadata: ["lines": "\(bad)", "first": "\(firstError)"])
+        }
+        guard !series.isEmpty else { return }
+        do {
+            try await ingestor.ingest(series, source: "graphite", validated: decoders.validatesLabels)
+        } catch {
+            logger.warning("graphite write failed", metadata: ["error": "\(error)"])
         }
     }
 }
 
 /// StatsD over UDP. Datagrams are decoded into events and aggregated; every flush interval the aggregate is written:
-/// counters as cumulative `<name>` counters, gauges as `<name>`, timers as `<name>_sum` / `<name>_count`
-/// (cumulative) and sets as `<name>` (distinct members in the interval). Names have `.`, `-` and other
-/// invalid characters replaced by `_`.
+/// counters as cumulative `<name>_total` (value / sample rate), gauges as `<name>` (last value, `+`/`-` deltas
+/// added), timers/histograms/distributions as cumulative `<name>_sum` / `<name>_count`, and sets as `<name>`
+/// (distinct members seen in the interval).
 public final class StatsDListener: Sendable {
     let address: ListenAddress
     let ingestor: Ingestor
@@ -155,15 +172,18 @@ public final class StatsDListener: Sendable {
         agg.withLock { a in
             for e in events {
                 var l = e.tags.filter { Labels.isValidLabelName($0.name) && !$0.value.isEmpty && $0.name != "__name__" }
-                l.append(Label("__name__", Self.sanitize(e.name)))
+                let name = Self.sanitize(e.name)
+                l.append(Label("__name__", e.kind == .counter ? name + "_total" : name))
                 let labels = Labels(l)
+                let rate = e.sampleRate > 0 ? e.sampleRate : 1
                 switch e.kind {
-                case .counter: a.counters[labels, default: 0] += e.value
-                case .gauge(let delta): a.gauges[labels] = delta ? (a.gauges[labels] ?? 0) + e.value : e.value
-                case .timer:
-                    a.timerSum[labels, default: 0] += e.value
-                    a.timerCount[labels, default: 0] += 1
-                case .set: a.sets[labels, default: []].insert(e.member ?? String(e.value))
+                case .counter: a.counters[labels, default: 0] += e.value / rate
+                case .gauge: a.gauges[labels] = e.value
+                case .gaugeDelta: a.gauges[labels] = (a.gauges[labels] ?? 0) + e.value
+                case .timer, .histogram, .distribution:
+                    a.timerSum[labels, default: 0] += e.value / rate
+                    a.timerCount[labels, default: 0] += 1 / rate
+                case .set: a.sets[labels, default: []].insert(e.setMember ?? String(e.value))
                 }
                 a.dirty.insert(labels)
             }
@@ -191,7 +211,7 @@ public final class StatsDListener: Sendable {
         }
         guard !batch.isEmpty else { return }
         do {
-            try await ingestor.ingest(batch, source: "statsd")
+            try await ingestor.ingest(batch, source: "statsd", validated: decoders.validatesLabels)
         } catch {
             logger.warning("statsd flush failed", metadata: ["error": "\(error)"])
         }

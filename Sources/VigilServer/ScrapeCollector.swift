@@ -79,7 +79,8 @@ public final class ScrapeLoop: Sendable {
             let (data, resp) = try await session.data(for: req)
             guard let http = resp as? HTTPURLResponse else { throw DecodeFailure("not an HTTP response") }
             guard http.statusCode == 200 else { throw DecodeFailure("server returned HTTP status \(http.statusCode)") }
-            let series = try decoders.text(Array(data), ts)
+            let ct = http.value(forHTTPHeaderField: "Content-Type")?.lowercased() ?? ""
+            let series = try decoders.text(Array(data), ts, ct.hasPrefix("application/openmetrics-text"))
             for s in series {
                 let labels = applyTargetLabels(s.labels)
                 scraped += s.count
@@ -106,7 +107,7 @@ public final class ScrapeLoop: Sendable {
             logger.debug("scrape failed", metadata: ["target": "\(url)", "error": "\(failure)"])
         }
         do {
-            let out = try await ingestor.ingest(batch, source: "scrape")
+            let out = try await ingestor.ingest(batch, source: "scrape", validated: decoders.validatesLabels)
             if out.rejected > 0 {
                 logger.debug("scrape partly rejected", metadata: ["target": "\(url)", "result": "\(out.summary)"])
             }

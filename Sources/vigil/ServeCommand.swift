@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import VigilCore
 import VigilServer
+import VigilStore
 
 struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -112,12 +113,13 @@ struct ServeCommand: AsyncParsableCommand {
         let retentionMs: Int64
         do { retentionMs = try DurationParser.milliseconds(retention) } catch { throw ValidationError("--retention: \(error)") }
         let fsync: WALFsyncPolicy
-        do { fsync = try WALFsyncPolicy(parsing: walFsync) } catch { throw ValidationError("\(error)") }
+        do { fsync = try StoreWiring.parseFsync(walFsync) } catch { throw ValidationError("\(error)") }
 
-        let store = try await StoreWiring.open(dataDir: data, retentionMs: retentionMs, fsync: fsync, logger: logger)
+        let store = try StoreWiring.open(dataDir: data, retentionMs: retentionMs, fsync: fsync, logger: logger)
         let server = VigilServer(options: opts, appender: store.appender, reader: store.reader,
-                                 decoders: StoreWiring.decoders, logger: logger)
+                                 decoders: StoreWiring.decoders(limits: opts.limits), logger: logger)
         store.attach(server)
+        server.addRoutes { router, reader in addQueryRoutes(to: router, reader: reader) }
         try await server.runService()
         try await store.close()
     }

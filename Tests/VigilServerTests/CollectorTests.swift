@@ -51,7 +51,7 @@ import VigilCore
     }
 
     @Test func hostCollectorReadsProc() throws {
-        let ing = Ingestor(appender: MemoryStore(), limits: IngestLimits(), metrics: SelfMetrics())
+        let ing = Ingestor(appender: MemoryStore(), limits: SeriesLimits(), metrics: SelfMetrics())
         let host = HostCollector(ingestor: ing, logger: .init(label: "t"), instance: "h1")
         let got = host.collect(at: 1000)
         let names = Set(got.compactMap { $0.labels.metricName })
@@ -85,7 +85,7 @@ import VigilCore
         }
         defer { Task { await target.stop() } }
         let store = MemoryStore()
-        let ing = Ingestor(appender: store, limits: IngestLimits(), metrics: SelfMetrics())
+        let ing = Ingestor(appender: store, limits: SeriesLimits(), metrics: SelfMetrics())
         var sc = ScrapeConfig(jobName: "tgt")
         sc.metricsPath = "/target"
         sc.timeout = .seconds(5)
@@ -115,7 +115,7 @@ import VigilCore
     }
 
     @Test func scrapeLabelClashes() {
-        let ing = Ingestor(appender: MemoryStore(), limits: IngestLimits(), metrics: SelfMetrics())
+        let ing = Ingestor(appender: MemoryStore(), limits: SeriesLimits(), metrics: SelfMetrics())
         var sc = ScrapeConfig(jobName: "j")
         let t = ScrapeTarget(address: "h:1", labels: Labels(["job": "j", "instance": "h:1"]))
         var loop = ScrapeLoop(config: sc, target: t, ingestor: ing, decoders: fixtureDecoders, logger: .init(label: "t"))

@@ -5,6 +5,7 @@ import FoundationNetworking
 import Logging
 import Testing
 import VigilCore
+import VigilStore
 @testable import VigilServer
 
 /// A VigilServer on 127.0.0.1 with an ephemeral port, stopped by `stop()`.
@@ -23,11 +24,11 @@ final class TestServer: Sendable {
         opts.listen = ListenAddress(host: "127.0.0.1", port: 0)
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-server-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let store = try await TestStore.open(dir: dir)
+        let store = try TestStore.open(dir: dir)
         var logger = Logger(label: "vigil-test")
         logger.logLevel = .critical
         let server = VigilServer(options: opts, appender: store, reader: store,
-                                 decoders: decoders ?? StoreWiring.decoders, logger: logger)
+                                 decoders: decoders ?? StoreWiring.decoders(limits: opts.limits), logger: logger)
         configure(server)
         let (stream, cont) = AsyncStream<Int>.makeStream()
         let task = Task { try await server.run { port in cont.yield(port) } }
@@ -47,6 +48,7 @@ final class TestServer: Sendable {
     func stop() async {
         task.cancel()
         _ = await task.result
+        try? (store as? TSDB)?.close()
         try? FileManager.default.removeItem(at: dir)
     }
 
@@ -58,10 +60,13 @@ final class TestServer: Sendable {
     func sampleCount() throws -> Int { try everything().reduce(0) { $0 + $1.count } }
 }
 
-/// The store tests run against (the real SQLite store once VigilStore lands).
+/// The store tests run against: the real SQLite store in a temp dir, fsync per append.
 enum TestStore {
-    static func open(dir: URL) async throws -> any SampleAppender & SeriesReader {
-        MemoryStore()
+    static func open(dir: URL) throws -> any SampleAppender & SeriesReader {
+        var o = TSDBOptions()
+        o.retention = 0
+        o.maintenanceInterval = nil
+        return try TSDB(directory: dir.path, options: o)
     }
 }
 

@@ -1,13 +1,14 @@
 import Foundation
 import Testing
 import VigilCore
+import VigilIngest
 @testable import VigilServer
 
 @Suite("Graphite and StatsD listeners") struct ListenerTests {
     @Test(.timeLimit(.minutes(1))) func graphiteLinesOverTCP() async throws {
         let store = MemoryStore()
         let metrics = SelfMetrics()
-        let ing = Ingestor(appender: store, limits: IngestLimits(), metrics: metrics)
+        let ing = Ingestor(appender: store, limits: SeriesLimits(), metrics: metrics)
         let l = GraphiteListener(address: ListenAddress(host: "127.0.0.1", port: 0), ingestor: ing,
                                  decoders: fixtureDecoders, logger: .init(label: "t"))
         let (stream, cont) = AsyncStream<Int>.makeStream()
@@ -27,18 +28,18 @@ import VigilCore
 
     @Test func statsdAggregatesAndFlushes() async throws {
         let store = MemoryStore()
-        let ing = Ingestor(appender: store, limits: IngestLimits(), metrics: SelfMetrics())
+        let ing = Ingestor(appender: store, limits: SeriesLimits(), metrics: SelfMetrics())
         let decoders = IngestDecoders(
             remoteWrite: fixtureDecoders.remoteWrite, text: fixtureDecoders.text, influx: fixtureDecoders.influx,
             otlpProtobuf: fixtureDecoders.otlpProtobuf, otlpJSON: fixtureDecoders.otlpJSON, graphite: fixtureDecoders.graphite,
             statsd: { p in
                 switch String(decoding: p, as: UTF8.self) {
-                case "c": return [StatsDEvent(name: "app.hits", tags: [Label("env", "x")], kind: .counter, value: 2)]
-                case "g": return [StatsDEvent(name: "app.temp", kind: .gauge(delta: false), value: 20),
-                                  StatsDEvent(name: "app.temp", kind: .gauge(delta: true), value: -1.5)]
+                case "c": return [StatsDEvent(name: "app.hits", kind: .counter, value: 2, tags: [Label("env", "x")])]
+                case "g": return [StatsDEvent(name: "app.temp", kind: .gauge, value: 20),
+                                  StatsDEvent(name: "app.temp", kind: .gaugeDelta, value: -1.5)]
                 case "t": return [StatsDEvent(name: "app.lat", kind: .timer, value: 12)]
-                case "s": return [StatsDEvent(name: "app.users", kind: .set, value: 0, member: "u1"),
-                                  StatsDEvent(name: "app.users", kind: .set, value: 0, member: "u1")]
+                case "s": return [StatsDEvent(name: "app.users", kind: .set, value: 0, setMember: "u1"),
+                                  StatsDEvent(name: "app.users", kind: .set, value: 0, setMember: "u1")]
                 default: throw DecodeFailure("bad statsd line")
                 }
             })
@@ -47,8 +48,8 @@ import VigilCore
         for p in ["c", "c", "g", "t", "t", "s", "junk"] { l.receive(Array(p.utf8)) }
         await l.flush()
         func last(_ n: String) throws -> Double? { try store.select([.equal("__name__", n)], mint: 0, maxt: .max).first?.values.last }
-        #expect(try last("app_hits") == 4)
-        #expect(try store.select([.equal("__name__", "app_hits")], mint: 0, maxt: .max).first?.labels["env"] == "x")
+        #expect(try last("app_hits_total") == 4)
+        #expect(try store.select([.equal("__name__", "app_hits_total")], mint: 0, maxt: .max).first?.labels["env"] == "x")
         #expect(try last("app_temp") == 18.5)
         #expect(try last("app_lat_sum") == 24)
         #expect(try last("app_lat_count") == 2)

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VigilCore
+import VigilIngest
 @testable import VigilServer
 
 /// Decoders that understand one fixed body per format, so these tests exercise the server (status codes, limits,
@@ -9,7 +10,8 @@ import VigilCore
 /// anything else throws like a parser would.
 let fixtureDecoders: IngestDecoders = {
     @Sendable func parse(_ b: [UInt8], _ defaultT: Int64 = 0) throws -> [SeriesSamples] {
-        let s = String(decoding: b, as: UTF8.self)
+        let raw = String(decoding: b, as: UTF8.self)
+        let s = raw.hasSuffix("\n") ? String(raw.dropLast()) : raw
         if s.hasPrefix("labels:"), let n = Int(s.dropFirst(7).prefix { $0.isNumber }) {
             var l: [(String, String)] = [("__name__", "wide")]
             for i in 0..<(n - 1) { l.append(("l\(i)", "v")) }
@@ -23,7 +25,6 @@ let fixtureDecoders: IngestDecoders = {
             return [SeriesSamples(labels: Labels(["__name__": "m", "x": String(repeating: "a", count: 5000)]),
                                   timestamps: [1], values: [1])]
         }
-        let s = s.hasSuffix("\n") ? String(s.dropLast()) : s
         guard s.hasPrefix("ok:") else { throw DecodeFailure("line 1: unexpected byte 0x\(String(b.first ?? 0, radix: 16)) (fixture)") }
         var out: [SeriesSamples] = []
         for item in s.dropFirst(3).split(separator: ";") {
@@ -34,10 +35,10 @@ let fixtureDecoders: IngestDecoders = {
     }
     return IngestDecoders(
         remoteWrite: { b, _ in DecodedWrite(series: try parse(b)) },
-        text: { b, t in try parse(b, t) },
+        text: { b, t, _ in try parse(b, t) },
         influx: { b, _, _ in try parse(b) },
-        otlpProtobuf: { b in try parse(b) },
-        otlpJSON: { b in try parse(b) },
+        otlpProtobuf: { b, _ in try parse(b) },
+        otlpJSON: { b, _ in try parse(b) },
         graphite: { b, _ in try parse(b) },
         statsd: { _ in [] })
 }()
@@ -113,7 +114,7 @@ let endpoints: [(path: String, headers: [String: String])] = [
         let j = try JSONSerialization.jsonObject(with: r.body) as? [String: String]
         #expect(j?["code"] == "invalid")
         #expect(j?["message"]?.contains("cannot decode Influx line protocol") == true)
-        let p = try await http("POST", s.base + "/api/v2/write?precision=h", body: Data("ok:m:1:1".utf8))
+        let p = try await http("POST", s.base + "/api/v2/write?precision=x", body: Data("ok:m:1:1".utf8))
         #expect(p.status == 400)
         #expect(p.text.contains("invalid precision"))
     }

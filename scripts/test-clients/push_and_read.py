@@ -82,13 +82,12 @@ check("influxdb-client", got, {
 # --- opentelemetry-sdk: OTLP/HTTP protobuf exporter ------------------------------------------------------
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import InMemoryMetricReader, PeriodicExportingMetricReader
+from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 
 exporter = OTLPMetricExporter(endpoint=f"{BASE}/v1/metrics")
 reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
-mem = InMemoryMetricReader()
-provider = MeterProvider(metric_readers=[reader, mem],
+provider = MeterProvider(metric_readers=[reader],
                          resource=Resource.create({"service.name": "vigil-pyotel", "service.instance.id": "i1"}))
 meter = provider.get_meter("vigil-test")
 ctr = meter.create_counter("vigil_pyotel_jobs", unit="1")
@@ -98,15 +97,12 @@ up = meter.create_up_down_counter("vigil_pyotel_inflight")
 up.add(3, {"queue": "q2"})
 provider.force_flush()
 provider.shutdown()
-# What the SDK exported: the points' values; vigil names them by the OTLP-to-Prometheus conventions.
+# The SDK exports cumulative points (once on force_flush, again on shutdown); vigil names them by the
+# OTLP-to-Prometheus conventions (monotonic sum -> _total) with job/instance from the resource.
 got = export('{__name__=~"vigil_pyotel_.*"}')
-flat = sorted((dict(k)["__name__"], dict(k).get("queue"), v) for k, s in got.items() for _, v in s)
-print(json.dumps({"client": "opentelemetry-sdk (raw)", "series": [list(x) for x in flat]}))
-want_values = {("q1", 7.0), ("q2", 3.0)}
-have_values = {(q, v) for _, q, v in flat}
-check("opentelemetry-sdk OTLP/HTTP", {"values": sorted(have_values)}, {"values": sorted(want_values)})
-names = {n for n, _, _ in flat}
-if not any(n.startswith("vigil_pyotel_jobs") for n in names) or not any(n.startswith("vigil_pyotel_inflight") for n in names):
-    failures.append("opentelemetry names")
+check("opentelemetry-sdk OTLP/HTTP", {k: sorted({v for _, v in s}) for k, s in got.items()}, {
+    labels(__name__="vigil_pyotel_jobs_total", queue="q1", job="vigil-pyotel", instance="i1"): [7.0],
+    labels(__name__="vigil_pyotel_inflight", queue="q2", job="vigil-pyotel", instance="i1"): [3.0],
+})
 
 sys.exit(1 if failures else 0)
