@@ -112,13 +112,16 @@ public enum Evaluation {
     /// score; "max-z" = the largest per-metric z through one shared adaptive threshold and calibration. PCA = reconstruction error
     /// of a PCA fitted on the train part. Thresholds: Vigil's own 0.5; PCA at the 99th percentile of its train
     /// scores; and, for both, the best-F1 threshold (an oracle, reported as such).
-    public static func detection(_ machines: [DatasetLoader.LabelledMachine], leadPoints: Int,
+    public static func detection(_ machines: [DatasetLoader.LabelledMachine], leadPoints: Int, metricQuantile: Double = 0.99,
                                  progress: ((String) -> Void)? = nil) -> [DetectionResult] {
+        var perMetric = OnlineAnomalyDetector.Config()
+        perMetric.thresholdQuantile = metricQuantile
+        perMetric.memory = max(2048, Int(20 / max(1e-6, 1 - metricQuantile)))
         var vigilScores: [[Double]] = [], vigilZScores: [[Double]] = [], pcaScores: [[Double]] = [], pcaTrainThr: [Double] = [], labels: [[Bool]] = []
         for m in machines {
             let d = m.dims
             var combined = [Double](repeating: 0, count: m.testRows), combinedZ = combined
-            var dets = [OnlineAnomalyDetector](repeating: OnlineAnomalyDetector(), count: d)
+            var dets = [OnlineAnomalyDetector](repeating: OnlineAnomalyDetector(config: perMetric), count: d)
             var calibrator = OnlineAnomalyDetector()
             for r in 0..<(m.trainRows + m.testRows) {
                 var z = 0.0, sMax = 0.0

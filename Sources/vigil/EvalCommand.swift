@@ -74,11 +74,12 @@ struct EvalDetect: AsyncParsableCommand {
     @Option(name: .customLong("step-seconds"), help: "Sampling step (SMD 60, ASD 300).") var stepSeconds = 60.0
     @Option(name: .customLong("lead-minutes")) var leadMinutes = 5.0
     @Option(name: .customLong("max-machines")) var maxMachines = Int.max
+    @Option(name: .customLong("metric-quantile"), help: "Adaptive-threshold quantile of each per-metric detector.") var metricQuantile = 0.999
 
     func run() async throws {
         let machines = try DatasetLoader.loadLabelled(dataset, maxMachines: maxMachines)
-        let lead = Int((leadMinutes * 60 / stepSeconds).rounded(.up))
-        let rows = try await BLASWorker.shared.run { Evaluation.detection(machines, leadPoints: lead) { stderr("  " + $0) } }
+        let lead = Int((leadMinutes * 60 / stepSeconds).rounded(.up)), q = metricQuantile
+        let rows = try await BLASWorker.shared.run { Evaluation.detection(machines, leadPoints: lead, metricQuantile: q) { stderr("  " + $0) } }
         print(Evaluation.detectionTable(rows, title: "\((dataset as NSString).lastPathComponent): \(machines.count) machines, \(machines.reduce(0) { $0 + $1.testRows }) test rows", leadLabel: "≥\(Int(leadMinutes)) min"))
     }
 }
