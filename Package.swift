@@ -65,6 +65,7 @@ let package = Package(
         .testTarget(name: "VigilForecastTests", dependencies: ["VigilCore", "VigilForecast"]),
         .testTarget(name: "VigilServerTests", dependencies: [
             "VigilCore", "VigilStore", "VigilServer", "VigilIngest",
+            .product(name: "Hummingbird", package: "hummingbird"),
         ]),
     ]
 )

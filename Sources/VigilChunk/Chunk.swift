@@ -14,6 +14,12 @@ public enum ChunkEncoding: UInt8, Sendable, CaseIterable {
     case raw = 0
     /// Gorilla: delta-of-delta timestamps, XOR values. Any input; the head's open chunk format.
     case xor = 1
+    /// Columns: timestamps and values as Rice-coded integer columns (order 0/1/2 differences, base,
+    /// common divisor); values must be integers or short decimals (v == Double(m) / 10^e exactly).
+    /// Falls back to `.columnsXor` for other values.
+    case decimal = 2
+    /// Columns: timestamps as an integer column, values as Gorilla XOR codes. Any input.
+    case columnsXor = 3
 }
 
 public enum ChunkError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -90,32 +96,95 @@ public struct ChunkBuilder: Sendable {
 
 public enum ChunkCodec {
     /// Most samples a blob may claim (decode rejects more; chunks hold ~120).
-    public static let maxSamples = 1 << 24
+    public static let maxSamples = 1 << 20
 
     /// Encodes with every encoding and keeps the smallest (lossless; ties go to the lower raw value).
+    /// Sizes are computed exactly without encoding; only the winner is written.
     public static func encodeBest(timestamps: ArraySlice<Int64>, values: ArraySlice<Double>) -> [UInt8] {
-        var best: [UInt8] = []
-        for e in ChunkEncoding.allCases {
-            let b = encode(e, timestamps: timestamps, values: values)
-            if best.isEmpty || b.count < best.count { best = b }
+        precondition(timestamps.count == values.count, "BUG: column lengths differ")
+        let n = timestamps.count
+        let head = 1 + Bytes.uvarintSize(UInt64(n))
+        if n == 0 || n > maxSamples { return encode(n == 0 ? .raw : .xor, timestamps: timestamps, values: values) }
+        return timestamps.withUnsafeBufferPointer { ts in
+            values.withUnsafeBufferPointer { vs in
+                withScratch(n) { m, scratch in
+                    let tsPlan = IntColumn.plan(ts, scratch: scratch)
+                    let vBits = XORCodec.valueBits(vs)
+                    var bestEnc = ChunkEncoding.raw
+                    var bestSize = head + 16 * n
+                    func consider(_ e: ChunkEncoding, _ size: Int) {
+                        if size < bestSize || (size == bestSize && e.rawValue < bestEnc.rawValue) {
+                            bestSize = size
+                            bestEnc = e
+                        }
+                    }
+                    consider(.xor, head + (XORCodec.timestampBits(ts) + vBits + 7) / 8)
+                    let dec = ColumnCodecs.planDecimal(ts, tsPlan: tsPlan, vs, m: m, scratch: scratch)
+                    if let dec { consider(.decimal, dec.size) }
+                    consider(.columnsXor, ColumnCodecs.columnsXorSize(n, tsPlan: tsPlan, valueBits: vBits))
+                    var out: [UInt8] = [bestEnc.rawValue]
+                    Bytes.putUvarint(&out, UInt64(n))
+                    switch bestEnc {
+                    case .raw: writeRaw(timestamps, values, &out)
+                    case .xor: XORCodec.encodePayload(timestamps, values, into: &out)
+                    case .decimal: ColumnCodecs.writeDecimal(ts, m: UnsafeBufferPointer(m), dec!, into: &out)
+                    case .columnsXor: ColumnCodecs.writeColumnsXor(ts, vs, tsPlan: tsPlan, into: &out)
+                    }
+                    return out
+                }
+            }
         }
-        return best
     }
 
-    /// Encodes with one encoding. Byte 0 of the result names the encoding actually used.
+    /// Encodes with one encoding. Byte 0 of the result names the encoding actually used: an
+    /// encoding that cannot represent the samples (`.decimal` for values that are not short
+    /// decimals) falls back to `.columnsXor`, and chunks of more than `maxSamples` to `.xor`.
     public static func encode(_ encoding: ChunkEncoding, timestamps: ArraySlice<Int64>, values: ArraySlice<Double>) -> [UInt8] {
         precondition(timestamps.count == values.count, "BUG: column lengths differ")
-        var out: [UInt8] = [encoding.rawValue]
-        Bytes.putUvarint(&out, UInt64(timestamps.count))
-        switch encoding {
+        let n = timestamps.count
+        var enc = encoding
+        if n > maxSamples && enc != .raw { enc = .xor }
+        var out: [UInt8] = [enc.rawValue]
+        Bytes.putUvarint(&out, UInt64(n))
+        switch enc {
         case .raw:
-            out.reserveCapacity(out.count + timestamps.count * 16)
-            for t in timestamps { Bytes.putLE(&out, UInt64(bitPattern: t)) }
-            for v in values { Bytes.putLE(&out, v.bitPattern) }
+            writeRaw(timestamps, values, &out)
         case .xor:
             XORCodec.encodePayload(timestamps, values, into: &out)
+        case .decimal, .columnsXor:
+            if n == 0 { return out }
+            timestamps.withUnsafeBufferPointer { ts in
+                values.withUnsafeBufferPointer { vs in
+                    withScratch(n) { m, scratch in
+                        let tsPlan = IntColumn.plan(ts, scratch: scratch)
+                        if enc == .decimal, let dec = ColumnCodecs.planDecimal(ts, tsPlan: tsPlan, vs, m: m, scratch: scratch) {
+                            ColumnCodecs.writeDecimal(ts, m: UnsafeBufferPointer(m), dec, into: &out)
+                        } else {
+                            out[0] = ChunkEncoding.columnsXor.rawValue
+                            ColumnCodecs.writeColumnsXor(ts, vs, tsPlan: tsPlan, into: &out)
+                        }
+                    }
+                }
+            }
         }
         return out
+    }
+
+    static func writeRaw(_ timestamps: ArraySlice<Int64>, _ values: ArraySlice<Double>, _ out: inout [UInt8]) {
+        out.reserveCapacity(out.count + timestamps.count * 16)
+        for t in timestamps { Bytes.putLE(&out, UInt64(bitPattern: t)) }
+        for v in values { Bytes.putLE(&out, v.bitPattern) }
+    }
+
+    /// Two scratch buffers of n Int64s (on the stack for chunk-sized n).
+    @inline(__always)
+    static func withScratch<R>(_ n: Int, _ body: (UnsafeMutableBufferPointer<Int64>, UnsafeMutableBufferPointer<Int64>) -> R) -> R {
+        withUnsafeTemporaryAllocation(of: Int64.self, capacity: 2 * max(n, 1)) { buf in
+            buf.initialize(repeating: 0)
+            let a = UnsafeMutableBufferPointer(rebasing: buf[0..<n])
+            let b = UnsafeMutableBufferPointer(rebasing: buf[n..<2 * n])
+            return body(a, b)
+        }
     }
 
     /// Number of samples in a blob without decoding it.
@@ -167,6 +236,18 @@ public enum ChunkCodec {
             let start = pos
             try appendDecoded(n, &timestamps, &values) { (tp, vp) throws(ChunkError) in
                 try XORCodec.decode(blob, start: start, n: n, tp, vp)
+            }
+        case .decimal:
+            let start = pos
+            try appendDecoded(n, &timestamps, &values) { (tp, vp) throws(ChunkError) in
+                try ColumnCodecs.decodeDecimal(blob, start: start, n: n, tp, vp)
+            }
+        case .columnsXor:
+            // Values take at least one bit per sample after the first 64.
+            guard n <= 1 || (n - 1) <= payload * 8 else { throw .truncated }
+            let start = pos
+            try appendDecoded(n, &timestamps, &values) { (tp, vp) throws(ChunkError) in
+                try ColumnCodecs.decodeColumnsXor(blob, start: start, n: n, tp, vp)
             }
         }
     }

@@ -155,3 +155,101 @@ enum XORCodec {
         return Int64(bitPattern: v << s) >> Int64(s)
     }
 }
+
+// MARK: - pieces reused by the column encodings and by encodeBest's size estimates
+
+extension XORCodec {
+    /// Exact bit count of the xor encoding's timestamp codes (the 64-bit t0 included).
+    static func timestampBits(_ ts: UnsafeBufferPointer<Int64>) -> Int {
+        if ts.isEmpty { return 0 }
+        var bits = 64
+        var lastDelta: Int64 = 0
+        for i in 1..<ts.count {
+            let delta = ts[i] &- ts[i - 1]
+            let dod = delta &- lastDelta
+            lastDelta = delta
+            if dod == 0 { bits += 1 }
+            else if dod >= -8192 && dod <= 8191 { bits += 16 }
+            else if dod >= -65536 && dod <= 65535 { bits += 20 }
+            else if dod >= -524288 && dod <= 524287 { bits += 24 }
+            else { bits += 68 }
+        }
+        return bits
+    }
+
+    /// Exact bit count of the Gorilla value codes (the 64-bit v0 included).
+    static func valueBits(_ vs: UnsafeBufferPointer<Double>) -> Int {
+        if vs.isEmpty { return 0 }
+        var bits = 64
+        var last = vs[0].bitPattern
+        var leading = 0xFF
+        var trailing = 0
+        for i in 1..<vs.count {
+            let b = vs[i].bitPattern
+            let x = b ^ last
+            last = b
+            if x == 0 {
+                bits += 1
+                continue
+            }
+            let lead = min(x.leadingZeroBitCount, 31)
+            let trail = x.trailingZeroBitCount
+            if leading != 0xFF && lead >= leading && trail >= trailing {
+                bits += 2 + 64 - leading - trailing
+            } else {
+                bits += 13 + 64 - lead - trail
+                leading = lead
+                trailing = trail
+            }
+        }
+        return bits
+    }
+
+    /// Writes the Gorilla value codes (v0 raw, then XOR codes) of a values column.
+    static func writeValues(_ vs: UnsafeBufferPointer<Double>, _ w: inout BitWriter) {
+        if vs.isEmpty { return }
+        var st = XOREncoderState()
+        w.write(vs[0].bitPattern, 64)
+        st.lastBits = vs[0].bitPattern
+        for i in 1..<vs.count {
+            let b = vs[i].bitPattern
+            st.writeValue(b, &w)
+            st.lastBits = b
+        }
+    }
+
+    /// Reads a values column written by `writeValues`.
+    static func readValues(n: Int, _ r: inout BitReader, _ vs: UnsafeMutablePointer<Double>) throws(ChunkError) {
+        if n == 0 { return }
+        var bits = r.readWide(64)
+        vs[0] = Double(bitPattern: bits)
+        var leading = 0
+        var trailing = 0
+        var haveWindow = false
+        var i = 1
+        while i < n {
+            let w = r.peek()
+            if w & 1 != 0 {
+                if w & 2 != 0 {
+                    leading = Int((w >> 2) & 31)
+                    var sig = Int((w >> 7) & 63)
+                    if sig == 0 { sig = 64 }
+                    trailing = 64 - leading - sig
+                    if trailing < 0 { throw .corrupt("xor window leading \(leading) + bits \(sig) > 64 at sample \(i)") }
+                    haveWindow = true
+                    r.bitPos &+= 13
+                } else {
+                    if !haveWindow { throw .corrupt("xor value reuses a window before one was set at sample \(i)") }
+                    r.bitPos &+= 2
+                }
+                let sig = 64 &- leading &- trailing
+                bits ^= r.readWide(sig) << UInt64(trailing)
+            } else {
+                r.bitPos &+= 1
+            }
+            vs[i] = Double(bitPattern: bits)
+            i &+= 1
+        }
+        if r.overran { throw .truncated }
+    }
+}

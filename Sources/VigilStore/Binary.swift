@@ -143,3 +143,61 @@ func decodeLabels(_ bytes: UnsafeRawBufferPointer) throws(DecodeError) -> Labels
     let q = a / b
     return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q
 }
+
+/// In-memory hash of a label set for the head's series map (not persisted, so it may change
+/// between versions). Reads the UTF-8 bytes eight at a time; Labels.stableHash goes byte by byte and
+/// was the biggest single cost of an append.
+@inline(__always)
+func seriesHash(_ labels: Labels) -> UInt64 {
+    var h: UInt64 = 0x243F_6A88_85A3_08D3
+    labels.labels.withUnsafeBufferPointer { ls in
+        for i in 0..<ls.count {
+            h = hashString(ls[i].name.utf8, h)
+            h = hashString(ls[i].value.utf8, h)
+        }
+    }
+    return h
+}
+
+@inline(__always)
+private func mix(_ h: UInt64, _ w: UInt64) -> UInt64 {
+    var h = (h ^ w) &* 0x9E37_79B9_7F4A_7C15
+    h ^= h >> 29
+    return h
+}
+
+@inline(__always)
+private func hashString(_ s: String.UTF8View, _ seed: UInt64) -> UInt64 {
+    // Both paths mix the same words: full little-endian 8-byte words, then the tail with the length.
+    if let r = s.withContiguousStorageIfAvailable({ b -> UInt64 in
+        let raw = UnsafeRawBufferPointer(b)
+        var h = seed
+        var k = 0
+        while raw.count - k >= 8 {
+            h = mix(h, UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: k, as: UInt64.self)))
+            k += 8
+        }
+        var tail: UInt64 = 0
+        var shift: UInt64 = 0
+        while k < raw.count {
+            tail |= UInt64(raw[k]) << shift
+            shift += 8
+            k += 1
+        }
+        return mix(h, tail ^ (UInt64(raw.count) << 56) ^ 0xFF)
+    }) {
+        return r
+    }
+    var h = seed
+    var tail: UInt64 = 0
+    var n: UInt64 = 0
+    for b in s {
+        tail |= UInt64(b) << ((n % 8) * 8)
+        n += 1
+        if n % 8 == 0 {
+            h = mix(h, tail)
+            tail = 0
+        }
+    }
+    return mix(h, tail ^ (n << 56) ^ 0xFF)
+}

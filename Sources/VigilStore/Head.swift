@@ -59,7 +59,7 @@ final class Head: @unchecked Sendable {
 
     // Guarded by `lock`:
     private(set) var byRef: [UInt64: MemSeries] = [:]
-    /// Series by `Labels.stableHash`; different label sets sharing a hash go to `collisions`.
+    /// Series by `seriesHash(labels)`; different label sets sharing a hash go to `collisions`.
     private var byHash: [UInt64: MemSeries] = [:]
     private var collisions: [UInt64: [MemSeries]] = [:]
     /// name → value → refs (ascending).
@@ -112,7 +112,7 @@ final class Head: @unchecked Sendable {
 
     func removeLocked(_ s: MemSeries) {
         byRef[s.ref] = nil
-        let h = s.labels.stableHash
+        let h = seriesHash(s.labels)
         if byHash[h] === s {
             if var c = collisions[h], !c.isEmpty {
                 byHash[h] = c.removeFirst()

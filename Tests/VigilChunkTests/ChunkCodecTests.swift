@@ -35,7 +35,7 @@ func roundTripAllShapes(encoding: ChunkEncoding) throws {
 @Test("random sizes and mixtures round-trip through encode, encodeBest and the raw-pointer decode")
 func roundTripRandomMixtures() throws {
     var r = SeededRNG(seed: 20261130)
-    for i in 0..<3000 {
+    for i in 0..<2000 {
         let n = r.chance(0.1) ? r.int(0...3) : r.int(0...240)
         let ts = TimestampShape.allCases[r.int(0...TimestampShape.allCases.count - 1)].make(n, &r)
         // Mix value shapes within one chunk: runs of different kinds.
@@ -45,10 +45,9 @@ func roundTripRandomMixtures() throws {
             vs += shape.make(min(n - vs.count, r.int(1...60)), &r)
         }
         let best = ChunkCodec.encodeBest(timestamps: ts[...], values: vs[...])
-        for e in ChunkEncoding.allCases {
-            let blob = ChunkCodec.encode(e, timestamps: ts[...], values: vs[...])
-            #expect(best.count <= blob.count, "iteration \(i): encodeBest larger than \(e)")
-        }
+        // encodeBest computes sizes without encoding: it must match the smallest actual encoding.
+        let smallest = ChunkEncoding.allCases.map { ChunkCodec.encode($0, timestamps: ts[...], values: vs[...]).count }.min()!
+        #expect(best.count == smallest, "iteration \(i): encodeBest \(best.count) bytes (encoding \(best[0])), smallest \(smallest)")
         var t2: [Int64] = [7], v2: [Double] = [7]  // decode appends
         try best.withUnsafeBytes { b in try ChunkCodec.decode(b, into: &t2, &v2) }
         #expect(t2 == [7] + ts, "iteration \(i) encoding \(best[0])")
@@ -113,7 +112,7 @@ func truncationsThrow() throws {
 func corruptionNeverCrashes() {
     var r = SeededRNG(seed: 4242)
     var threw = 0
-    for i in 0..<20_000 {
+    for i in 0..<8000 {
         var blob: [UInt8]
         if i % 4 == 0 {
             blob = (0..<r.int(0...64)).map { _ in UInt8.random(in: 0...255, using: &r) }
@@ -139,7 +138,7 @@ func corruptionNeverCrashes() {
             #expect(t == [1] && v.count == 1, "iteration \(i): columns changed on error")
         }
     }
-    #expect(threw > 1000)
+    #expect(threw > 400)
 }
 
 @Test("unknown encodings and absurd sample counts are rejected")

@@ -1,0 +1,202 @@
+import Foundation
+
+/// The `.vgm` model file (format version 1, documented in docs/models.md):
+///
+///     bytes 0..<8   magic "VIGILVGM"
+///     u32 LE        format version (1)
+///     u32 LE        header length N
+///     N bytes       header: UTF-8 JSON object (kind, L, H, step, normalisation, training_data_hash, metrics,
+///                   tensors: [{name, shape}] in storage order, dtype "f64le", …)
+///     padding       zero bytes up to a multiple of 8
+///     tensors       raw little-endian IEEE-754 binary64, in header order, row-major
+public struct ModelFile: Sendable {
+    public static let magic = Array("VIGILVGM".utf8)
+    public static let version: UInt32 = 1
+
+    public var header: [String: JSONValue]
+    public var tensors: [(name: String, shape: [Int], data: [Double])]
+
+    public init(header: [String: JSONValue], tensors: [(name: String, shape: [Int], data: [Double])]) {
+        self.header = header
+        self.tensors = tensors
+    }
+
+    public enum FormatError: Error, CustomStringConvertible {
+        case badMagic(String), unsupportedVersion(UInt32), truncated(String), badHeader(String), missing(String)
+        public var description: String {
+            switch self {
+            case .badMagic(let f): return "\(f): not a Vigil model file (bad magic)"
+            case .unsupportedVersion(let v): return "unsupported model file version \(v) (this Vigil reads version 1)"
+            case .truncated(let f): return "\(f): truncated model file"
+            case .badHeader(let s): return "invalid model header: \(s)"
+            case .missing(let s): return "model file lacks \(s)"
+            }
+        }
+    }
+
+    public func tensor(_ name: String) throws -> [Double] {
+        guard let t = tensors.first(where: { $0.name == name }) else { throw FormatError.missing("tensor \(name)") }
+        return t.data
+    }
+
+    public func encode() throws -> [UInt8] {
+        var h = header
+        h["tensors"] = .array(tensors.map { .object(["name": .string($0.name), "shape": .array($0.shape.map { .number(Double($0)) })]) })
+        h["dtype"] = .string("f64le")
+        h["format_version"] = .number(Double(Self.version))
+        let json = JSONValue.object(h).serialized()
+        var out = Self.magic
+        func u32(_ v: UInt32) { withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) } }
+        let jb = Array(json.utf8)
+        u32(Self.version)
+        u32(UInt32(jb.count))
+        out += jb
+        while out.count % 8 != 0 { out.append(0) }
+        for t in tensors {
+            precondition(t.shape.reduce(1, *) == t.data.count, "BUG: tensor \(t.name) shape/data mismatch")
+            out.reserveCapacity(out.count + t.data.count * 8)
+            for v in t.data { withUnsafeBytes(of: v.bitPattern.littleEndian) { out.append(contentsOf: $0) } }
+        }
+        return out
+    }
+
+    public static func decode(_ b: [UInt8], name: String = "model") throws -> ModelFile {
+        guard b.count >= 16, Array(b[0..<8]) == magic else { throw FormatError.badMagic(name) }
+        func u32(_ o: Int) -> UInt32 { UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24 }
+        let version = u32(8)
+        guard version == Self.version else { throw FormatError.unsupportedVersion(version) }
+        let n = Int(u32(12))
+        guard b.count >= 16 + n else { throw FormatError.truncated(name) }
+        let json = String(decoding: b[16..<(16 + n)], as: UTF8.self)
+        guard case .object(let header)? = JSONValue.parse(json) else { throw FormatError.badHeader("not a JSON object") }
+        var off = 16 + n
+        while off % 8 != 0 { off += 1 }
+        var tensors: [(String, [Int], [Double])] = []
+        guard case .array(let specs)? = header["tensors"] else { throw FormatError.badHeader("no tensors list") }
+        for spec in specs {
+            guard case .object(let o) = spec, case .string(let tn)? = o["name"], case .array(let sh)? = o["shape"] else {
+                throw FormatError.badHeader("bad tensor entry")
+            }
+            let shape = sh.compactMap { $0.number.map(Int.init) }
+            let count = shape.reduce(1, *)
+            guard off + count * 8 <= b.count else { throw FormatError.truncated(name) }
+            var data = [Double](repeating: 0, count: count)
+            for i in 0..<count {
+                var bits: UInt64 = 0
+                for k in 0..<8 { bits |= UInt64(b[off + i * 8 + k]) << (8 * UInt64(k)) }
+                data[i] = Double(bitPattern: bits)
+            }
+            off += count * 8
+            tensors.append((tn, shape, data))
+        }
+        return ModelFile(header: header, tensors: tensors.map { (name: $0.0, shape: $0.1, data: $0.2) })
+    }
+
+    public static func read(path: String) throws -> ModelFile {
+        guard let d = FileManager.default.contents(atPath: path) else {
+            throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path])
+        }
+        return try decode([UInt8](d), name: path)
+    }
+
+    public func write(path: String) throws {
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        try Data(try encode()).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+}
+
+extension LinearForecaster {
+    public func modelFile(extra: [String: JSONValue] = [:]) -> ModelFile {
+        var h: [String: JSONValue] = [
+            "kind": .string("forecaster"),
+            "method": .string(method),
+            "L": .number(Double(inputLength)),
+            "H": .number(Double(horizon)),
+            "step_seconds": .number(Double(stepMs) / 1000),
+            "normalisation": .string("subtract_last_divide_std"),
+            "seasonal_period": .number(Double(seasonalPeriod)),
+            "coverage": .number(coverage),
+            "lambda": .number(lambda),
+            "training_data_hash": .string(trainingHash),
+            "metrics": .object(metrics.mapValues { .number($0) }),
+            "created_by": .string("vigil"),
+        ]
+        for (k, v) in extra { h[k] = v }
+        return ModelFile(header: h, tensors: [
+            ("W", [inputLength, horizon], weights), ("b", [horizon], bias), ("q_lo", [horizon], qLo), ("q_hi", [horizon], qHi),
+        ])
+    }
+
+    public init(modelFile m: ModelFile) throws {
+        guard m.header["kind"]?.string == "forecaster" else {
+            throw ModelFile.FormatError.badHeader("kind is \(m.header["kind"]?.string ?? "missing"), expected forecaster")
+        }
+        guard let L = m.header["L"]?.number.map(Int.init), let H = m.header["H"]?.number.map(Int.init), L > 0, H > 0 else {
+            throw ModelFile.FormatError.badHeader("missing L or H")
+        }
+        let w = try m.tensor("W"), b = try m.tensor("b"), lo = try m.tensor("q_lo"), hi = try m.tensor("q_hi")
+        guard w.count == L * H, b.count == H, lo.count == H, hi.count == H else {
+            throw ModelFile.FormatError.badHeader("tensor sizes do not match L=\(L), H=\(H)")
+        }
+        var metrics: [String: Double] = [:]
+        if case .object(let o)? = m.header["metrics"] { for (k, v) in o { if let x = v.number { metrics[k] = x } } }
+        self.init(inputLength: L, horizon: H, stepMs: Int64(((m.header["step_seconds"]?.number ?? 0) * 1000).rounded()),
+                  weights: w, bias: b, qLo: lo, qHi: hi, coverage: m.header["coverage"]?.number ?? 0.9,
+                  lambda: m.header["lambda"]?.number ?? 0, method: m.header["method"]?.string ?? "linear",
+                  seasonalPeriod: m.header["seasonal_period"]?.number.map(Int.init) ?? L,
+                  trainingHash: m.header["training_data_hash"]?.string ?? "", metrics: metrics)
+    }
+}
+
+/// A minimal JSON value (header of model files), serialised with sorted keys so files are reproducible.
+public indirect enum JSONValue: Sendable, Equatable {
+    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
+
+    public var number: Double? { if case .number(let d) = self { return d }; return nil }
+    public var string: String? { if case .string(let s) = self { return s }; return nil }
+
+    public func serialized() -> String {
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return b ? "true" : "false"
+        case .number(let d):
+            if !d.isFinite { return "null" }
+            if d == d.rounded() && abs(d) < 1e15 { return String(Int64(d)) }
+            return "\(d)"
+        case .string(let s):
+            var o = "\""
+            for c in s.unicodeScalars {
+                switch c {
+                case "\"": o += "\\\""
+                case "\\": o += "\\\\"
+                case "\n": o += "\\n"
+                default:
+                    if c.value < 0x20 { o += String(format: "\\u%04x", c.value) } else { o.unicodeScalars.append(c) }
+                }
+            }
+            return o + "\""
+        case .array(let a): return "[" + a.map { $0.serialized() }.joined(separator: ",") + "]"
+        case .object(let o):
+            return "{" + o.keys.sorted().map { JSONValue.string($0).serialized() + ":" + o[$0]!.serialized() }.joined(separator: ",") + "}"
+        }
+    }
+
+    public static func parse(_ s: String) -> JSONValue? {
+        guard let d = s.data(using: .utf8), let o = try? JSONSerialization.jsonObject(with: d, options: [.fragmentsAllowed]) else {
+            return nil
+        }
+        return from(o)
+    }
+
+    static func from(_ o: Any) -> JSONValue {
+        if o is NSNull { return .null }
+        if let n = o as? NSNumber {
+            return .number(n.doubleValue)
+        }
+        if let s = o as? String { return .string(s) }
+        if let a = o as? [Any] { return .array(a.map(from)) }
+        if let d = o as? [String: Any] { return .object(d.mapValues(from)) }
+        return .null
+    }
+}

@@ -1,0 +1,162 @@
+import Foundation
+import VigilCore
+
+/// What `vigil serve` runs every `forecast_interval`: pull the watched series from the store as one matrix,
+/// forecast them in one pass, score their new points, and write the results back as ordinary series:
+///
+/// - `vigil_forecast{<series labels>, metric="<name>", quantile="0.5"|"0.95", horizon="<duration>"}` stamped at the
+///   series' last sample time t with the forecast for t + horizon (stores are append-only, so forecasts are written
+///   at their origin; compare with `vigil_forecast offset <horizon>` against the actual series);
+/// - `vigil_anomaly_score{<series labels>, metric="<name>"}` for every newly seen point, in [0, 1];
+/// - `vigil_failure_probability{instance="…"}` per instance when a failure model is configured.
+///
+/// Counters (names ending in `_total`, `_count`, `_sum`, `_bucket`) are modelled as per-second rates.
+/// All BLAS work runs on the `BLASWorker`'s dedicated thread.
+public actor OnlineForecaster {
+    public struct Configuration: Sendable {
+        /// Series selectors (each a list of matchers, ANDed); their union is watched.
+        public var selectors: [[LabelMatcher]]
+        /// Forecaster; nil = fit per tick on the pulled history (or naive fallback when too short).
+        public var model: LinearForecaster?
+        /// Horizon in steps when no model is given.
+        public var horizon: Int = 12
+        /// Horizons (in steps, 1-based, ≤ horizon) written back; default: the last one.
+        public var writeHorizons: [Int]? = nil
+        /// How much history to pull, in ms (default: 2 × L model steps, at least 2 hours; 3 days without a model).
+        public var lookbackMs: Int64? = nil
+        /// Failure model; nil = no `vigil_failure_probability` output.
+        public var failureModel: FailurePredictor? = nil
+        /// The label that identifies an instance for failure prediction.
+        public var instanceLabel = "instance"
+
+        public init(selectors: [[LabelMatcher]], model: LinearForecaster? = nil) {
+            self.selectors = selectors
+            self.model = model
+        }
+    }
+
+    public struct TickReport: Sendable, Equatable {
+        public var seriesRead = 0
+        public var seriesForecast = 0
+        public var samplesWritten = 0
+        public var fallbacks = 0
+    }
+
+    let reader: SeriesReader
+    let appender: SampleAppender
+    let config: Configuration
+    let worker: BLASWorker
+    private var detectors: [Labels: OnlineAnomalyDetector] = [:]
+    private var lastScored: [Labels: Int64] = [:]
+    private var lastForecastOrigin: [Labels: Int64] = [:]
+
+    public init(reader: SeriesReader, appender: SampleAppender, config: Configuration, worker: BLASWorker = .shared) {
+        self.reader = reader
+        self.appender = appender
+        self.config = config
+        self.worker = worker
+    }
+
+    static func isCounter(_ name: String) -> Bool {
+        ["_total", "_count", "_sum", "_bucket"].contains { name.hasSuffix($0) }
+    }
+
+    /// One round at wall-clock time `now` (ms).
+    @discardableResult
+    public func tick(now: Int64) async throws -> TickReport {
+        var report = TickReport()
+        let L = config.model?.inputLength ?? 288
+        let stepGuess = config.model?.stepMs ?? 0
+        let lookback = config.lookbackMs ?? (config.model != nil ? max(7_200_000, Int64(2 * L) * max(stepGuess, 15_000)) : 3 * 86_400_000)
+        var byLabels: [Labels: SeriesSamples] = [:]
+        for sel in config.selectors {
+            for s in try reader.select(sel, mint: now - lookback, maxt: now) where !(s.labels.metricName ?? "").hasPrefix("vigil_") {
+                byLabels[s.labels] = s
+            }
+        }
+        let pulled = byLabels.keys.sorted().map { byLabels[$0]! }
+        report.seriesRead = pulled.count
+        guard !pulled.isEmpty else { return report }
+
+        // Counters → rates on their own grid; everything else as is.
+        var inputs: [RawSeries] = []
+        for s in pulled {
+            let name = s.labels.metricName ?? ""
+            if OnlineForecaster.isCounter(name), let st = SeriesPrep.inferStep(s.timestamps),
+               let r = SeriesPrep.regularize(s.timestamps, s.values, step: st) {
+                let rate = SeriesPrep.rate(r.values, stepSeconds: Double(st) / 1000)
+                let n = rate.count
+                inputs.append(RawSeries(id: s.labels.description, timestamps: (0..<n).map { r.lastTimestamp - Int64(n - 1 - $0) * st }, values: rate))
+            } else {
+                inputs.append(RawSeries(id: s.labels.description, timestamps: s.timestamps, values: s.values))
+            }
+        }
+        let model = config.model, H = config.model?.horizon ?? config.horizon
+        let detectorsIn = detectors, lastScoredIn = lastScored, inputsIn = inputs
+        let labels = pulled.map(\.labels)
+        let failure = config.failureModel, instanceLabel = config.instanceLabel
+        let (forecasts, newDetectors, scores, failureOut) = try await worker.run {
+            () throws -> ([SeriesForecast], [Labels: OnlineAnomalyDetector], [[Sample]], [(String, Double)]) in
+            let inputs = inputsIn
+            let (fc, _) = try ForecastPipeline.run(inputs, horizon: H, model: model, threads: 1)
+            var dets = detectorsIn
+            var scores: [[Sample]] = []
+            for (i, s) in inputs.enumerated() {
+                var d = dets[labels[i]] ?? OnlineAnomalyDetector()
+                let after = lastScoredIn[labels[i]] ?? Int64.min
+                var out: [Sample] = []
+                for k in s.timestamps.indices where s.timestamps[k] > after {
+                    out.append(Sample(s.timestamps[k], d.update(s.values[k])))
+                }
+                dets[labels[i]] = d
+                scores.append(out)
+            }
+            var fail: [(String, Double)] = []
+            if let failure {
+                var groups: [String: [Int]] = [:]
+                for (i, l) in labels.enumerated() { groups[l[instanceLabel] ?? "", default: []].append(i) }
+                for (inst, idx) in groups.sorted(by: { $0.key < $1.key }) where !inst.isEmpty {
+                    let feats = FailureFeatures.compute(series: idx.map { inputs[$0].values }, scores: idx.map { scores[$0].map(\.v) })
+                    fail.append((inst, failure.probability(feats)))
+                }
+            }
+            return (fc, dets, scores, fail)
+        }
+        detectors = newDetectors
+
+        var batch: [SeriesSamples] = []
+        let writeH = (config.writeHorizons ?? [H]).filter { $0 >= 1 && $0 <= H }
+        for (i, f) in forecasts.enumerated() {
+            let base = labels[i]
+            let name = base.metricName ?? "unknown"
+            if let sc = scores[i].last {
+                var l = base.setting(Labels.metricNameLabel, "vigil_anomaly_score")
+                l.set("metric", name)
+                batch.append(SeriesSamples(labels: l, samples: scores[i]))
+                lastScored[base] = sc.t
+            }
+            guard f.method != .none, lastForecastOrigin[base].map({ f.lastTimestamp > $0 }) ?? true else { continue }
+            lastForecastOrigin[base] = f.lastTimestamp
+            report.seriesForecast += 1
+            if f.method != .linear { report.fallbacks += 1 }
+            for h in writeH {
+                for (q, v) in [("0.5", f.forecast[h - 1]), ("0.95", f.hi[h - 1])] where v.isFinite {
+                    var l = base.setting(Labels.metricNameLabel, "vigil_forecast")
+                    l.set("metric", name)
+                    l.set("quantile", q)
+                    l.set("horizon", DurationParser.format(Int64(h) * f.stepMs))
+                    batch.append(SeriesSamples(labels: l, timestamps: [f.lastTimestamp], values: [v]))
+                }
+            }
+        }
+        for (inst, p) in failureOut {
+            batch.append(SeriesSamples(labels: Labels([(Labels.metricNameLabel, "vigil_failure_probability"), (config.instanceLabel, inst)]),
+                                       timestamps: [now], values: [p]))
+        }
+        if !batch.isEmpty {
+            let r = try await appender.append(batch)
+            report.samplesWritten = r.accepted
+        }
+        return report
+    }
+}

@@ -1,0 +1,85 @@
+import ArgumentParser
+import Foundation
+import VigilForecast
+
+struct EvalCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Evaluate forecasting (MASE, WAPE, 1−WAPE vs seasonal naive) or detection (P/R/F1 vs PCA).",
+        discussion: """
+            Examples:
+              vigil eval forecast --dataset ../shared/datasets/bitbrains_rnd --model Models/vm-cpu-5m.vgm
+              vigil eval forecast --dataset ../shared/datasets/cluster_utilization --horizon 12
+              vigil eval detect --dataset ../shared/datasets/smd --step-seconds 60
+            """,
+        subcommands: [EvalForecast.self, EvalDetect.self]
+    )
+}
+
+struct EvalForecast: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "forecast",
+        abstract: "Rolling-origin evaluation on the last part of every series.",
+        discussion: """
+            Without --model, a forecaster is trained on the leading --train-fraction of each series first (as vigil train
+            does). Metrics are pooled over all series, origins and horizon steps: MAE, WAPE = Σ|e|/Σ|y|, 1 − WAPE,
+            MASE (scaled by each series' in-sample one-day seasonal-naive MAE), and interval coverage.
+            Example: vigil eval forecast --dataset ../shared/datasets/bitbrains_rnd --model Models/vm-cpu-5m.vgm
+            """
+    )
+    @Option(help: "Dataset folder or long CSV.") var dataset: String
+    @Option(help: "Forecaster .vgm; trained on the leading part when omitted.") var model: String?
+    @Option(help: "H when training here.") var horizon = 12
+    @Option(name: .customLong("input-length"), help: "L when training here (default one day of steps).") var inputLength: Int?
+    @Option(help: "Column for folder datasets.") var metric: String?
+    @Option(help: "Training objective: mase (every series counts alike; series may differ in units) or wape (pooled absolute error; one metric in one unit).") var objective: Objective = .mase
+    @Option(name: .customLong("train-fraction")) var trainFraction = 0.7
+    @Option(name: .customLong("origin-stride"), help: "Steps between origins (default H).") var originStride: Int?
+    @Flag(name: .customLong("per-series"), help: "Also print every series' own table.") var perSeries = false
+
+    func run() async throws {
+        let raw = try DatasetLoader.loadForecastSeries(dataset, metric: metric)
+        let (series, step) = Evaluation.prepare(raw, trainFraction: trainFraction)
+        guard !series.isEmpty else { throw ValidationError("no usable series in \(dataset)") }
+        let m: LinearForecaster
+        if let model {
+            m = try LinearForecaster(modelFile: ModelFile.read(path: model))
+            if m.stepMs != 0 && m.stepMs != step { throw ValidationError("model step \(m.stepMs / 1000) s ≠ dataset step \(step / 1000) s") }
+        } else {
+            let L = inputLength ?? ForecastPipeline.defaultInputLength(stepMs: step), H = horizon, pooled = objective == .wape
+            let bar = ProgressBar(label: "training")
+            m = try await BLASWorker.shared.run { try Evaluation.train(series, inputLength: L, horizon: H, step: step, pooledObjective: pooled) { bar.update($0) }.0 }
+            bar.finish()
+        }
+        let stride = originStride ?? m.horizon
+        let (rows, per) = try await BLASWorker.shared.run { Evaluation.rollingOriginDetailed(series, model: m, step: step, originStride: stride) }
+        if perSeries { for p in per { print(Evaluation.forecastTable(p.rows, title: "series \(p.id):")) } }
+        print(Evaluation.forecastTable(rows, title: "\((dataset as NSString).lastPathComponent): \(series.count) series, step \(step / 1000) s, L=\(m.inputLength), H=\(m.horizon), test = last \(Int(((1 - trainFraction) * 100).rounded())) % of each series, origins every \(stride) steps"))
+    }
+}
+
+struct EvalDetect: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "detect",
+        abstract: "Point-wise and event-wise detection metrics on a labelled multivariate dataset, next to a PCA baseline.",
+        discussion: """
+            The dataset folder holds <machine>_train.csv.gz and <machine>_test.csv.gz (dims…, label), as SMD and ASD do.
+            No point-adjust: point-wise P/R/F1 count every row; event-wise recall counts labelled runs with at least one
+            flagged row, event-wise precision counts flagged runs that touch a labelled run. "early" = events flagged at
+            least --lead-minutes before their last row.
+            Example: vigil eval detect --dataset ../shared/datasets/asd --step-seconds 300
+            """
+    )
+    @Option(help: "Labelled dataset folder.") var dataset: String
+    @Option(name: .customLong("step-seconds"), help: "Sampling step (SMD 60, ASD 300).") var stepSeconds = 60.0
+    @Option(name: .customLong("lead-minutes")) var leadMinutes = 5.0
+    @Option(name: .customLong("max-machines")) var maxMachines = Int.max
+    @Option(name: .customLong("metric-quantile"), help: "Adaptive-threshold quantile of each per-metric detector.") var metricQuantile = 0.999
+
+    func run() async throws {
+        let machines = try DatasetLoader.loadLabelled(dataset, maxMachines: maxMachines)
+        let lead = Int((leadMinutes * 60 / stepSeconds).rounded(.up)), q = metricQuantile
+        let rows = try await BLASWorker.shared.run { Evaluation.detection(machines, leadPoints: lead, metricQuantile: q) { stderr("  " + $0) } }
+        print(Evaluation.detectionTable(rows, title: "\((dataset as NSString).lastPathComponent): \(machines.count) machines, \(machines.reduce(0) { $0 + $1.testRows }) test rows", leadLabel: "≥\(Int(leadMinutes)) min"))
+    }
+}

@@ -1,4 +1,0 @@
-import Testing
-@testable import VigilForecast
-
-@Test func moduleLinks() { #expect(VigilForecastModule.name == "VigilForecast") }

@@ -1,0 +1,111 @@
+import Foundation
+import Testing
+import VigilCore
+@testable import VigilForecast
+
+/// An in-memory store good enough for the online forecaster: select by matchers, append with out-of-order checks.
+final class MemoryStore: SeriesReader, SampleAppender, @unchecked Sendable {
+    private let lock = NSLock()
+    private var data: [Labels: SeriesSamples] = [:]
+
+    func select(_ matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [SeriesSamples] {
+        lock.lock(); defer { lock.unlock() }
+        return data.values.filter { s in matchers.allSatisfy { $0.matches(s.labels) } }.sorted { $0.labels < $1.labels }.compactMap { s in
+            var o = SeriesSamples(labels: s.labels)
+            for i in s.timestamps.indices where s.timestamps[i] >= mint && s.timestamps[i] <= maxt { o.append(s.timestamps[i], s.values[i]) }
+            return o.count > 0 ? o : nil
+        }
+    }
+    func series(_ matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [Labels] { try select(matchers, mint: mint, maxt: maxt).map(\.labels) }
+    func labelNames(_ matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [String] { [] }
+    func labelValues(_ name: String, matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [String] { [] }
+
+    func append(_ batch: [SeriesSamples]) async throws -> AppendResult { try appendSync(batch) }
+
+    func appendSync(_ batch: [SeriesSamples]) throws -> AppendResult {
+        lock.lock(); defer { lock.unlock() }
+        var r = AppendResult()
+        for (i, s) in batch.enumerated() {
+            do { try s.labels.validate() } catch { throw InvalidSeriesError(index: i, labels: s.labels, reason: "\(error)") }
+        }
+        for s in batch {
+            var cur = data[s.labels] ?? SeriesSamples(labels: s.labels)
+            if cur.count == 0 { r.newSeries += 1 }
+            for i in s.timestamps.indices {
+                if let last = cur.timestamps.last, s.timestamps[i] <= last {
+                    if s.timestamps[i] == last { r.duplicate += 1 } else { r.outOfOrder += 1 }
+                    continue
+                }
+                cur.append(s.timestamps[i], s.values[i])
+                r.accepted += 1
+            }
+            data[s.labels] = cur
+        }
+        return r
+    }
+
+    func all(_ name: String) -> [SeriesSamples] {
+        lock.lock(); defer { lock.unlock() }
+        return data.values.filter { $0.labels.metricName == name }.sorted { $0.labels < $1.labels }
+    }
+}
+
+@Suite struct OnlineForecasterTests {
+    @Test func tickForecastsScoresAndWritesBackSeries() async throws {
+        let store = MemoryStore()
+        let step: Int64 = 60_000
+        var rng = TestRNG(12)
+        let t0: Int64 = 1_700_000_000_000
+        var batch: [SeriesSamples] = []
+        for inst in ["a", "b"] {
+            var g = SeriesSamples(labels: Labels([("__name__", "cpu_usage"), ("instance", inst)]))
+            var c = SeriesSamples(labels: Labels([("__name__", "requests_total"), ("instance", inst)]))
+            var total = 0.0
+            for i in 0..<600 {
+                g.append(t0 + Int64(i) * step, 50 + 10 * sin(Double(i) / 20) + rng.normal())
+                total += 100 + 5 * rng.normal()
+                c.append(t0 + Int64(i) * step, total)
+            }
+            batch += [g, c]
+        }
+        _ = try await store.append(batch)
+        var o = OnlineForecaster.Configuration(selectors: [[LabelMatcher.equal("instance", "a")], [LabelMatcher.equal("instance", "b")]])
+        o.horizon = 5
+        // A trivial failure model so the probability path runs end to end.
+        o.failureModel = FailurePredictor(mean: .init(repeating: 0, count: FailureFeatures.count), std: .init(repeating: 1, count: FailureFeatures.count),
+                                          weights: .init(repeating: 0.1, count: FailureFeatures.count + 1), featureNames: FailureFeatures.names,
+                                          horizonMinutes: 30)
+        let worker = BLASWorker(name: "online-test")
+        let online = OnlineForecaster(reader: store, appender: store, config: o, worker: worker)
+        let now = t0 + 600 * step
+        let r1 = try await online.tick(now: now)
+        #expect(r1.seriesRead == 4 && r1.seriesForecast == 4)
+        let fc = store.all("vigil_forecast")
+        #expect(fc.count == 8)  // 4 series × 2 quantiles
+        for s in fc {
+            #expect(s.labels["horizon"] == "5m" && s.labels["metric"] != nil && s.timestamps == [t0 + 599 * step])
+        }
+        // quantile 0.95 above the median, and the counter is forecast as a rate (≈ 100/60 per second)
+        for inst in ["a", "b"] {
+            let med = fc.first { $0.labels["instance"] == inst && $0.labels["metric"] == "requests_total" && $0.labels["quantile"] == "0.5" }!.values[0]
+            let p95 = fc.first { $0.labels["instance"] == inst && $0.labels["metric"] == "requests_total" && $0.labels["quantile"] == "0.95" }!.values[0]
+            #expect(p95 >= med)
+            #expect(abs(med - 100.0 / 60) < 0.5)
+        }
+        let scores = store.all("vigil_anomaly_score")
+        #expect(scores.count == 4 && scores.allSatisfy { $0.count >= 599 && $0.values.allSatisfy { $0 >= 0 && $0 <= 1 } })
+        let fail = store.all("vigil_failure_probability")
+        #expect(fail.map { $0.labels["instance"] } == ["a", "b"] && fail.allSatisfy { $0.values[0] > 0 && $0.values[0] < 1 })
+
+        // No new data: nothing new is forecast or scored.
+        let r2 = try await online.tick(now: now + 30_000)
+        #expect(r2.seriesForecast == 0)
+        // A spike arrives on a's gauge: its new point scores high.
+        _ = try await store.append([SeriesSamples(labels: Labels([("__name__", "cpu_usage"), ("instance", "a")]), timestamps: [t0 + 600 * step], values: [400])])
+        let r3 = try await online.tick(now: now + step)
+        #expect(r3.seriesForecast == 1)
+        let a = store.all("vigil_anomaly_score").first { $0.labels["instance"] == "a" && $0.labels["metric"] == "cpu_usage" }!
+        #expect(a.timestamps.last == t0 + 600 * step && a.values.last! > 0.9)
+        worker.stop()
+    }
+}
