@@ -68,7 +68,7 @@ struct BenchForecastCommand: AsyncParsableCommand {
                     }
                 }
             }
-            var f = [Double](repeating: 0, count: n * H), lo = f, hi = f
+            var f = [Double](repeating: 0, count: n * H), lo = f, hi = f, g = f
             var best = Double.infinity, bestGemm = Double.infinity
             for _ in 0..<reps {
                 let t = Date()
@@ -87,7 +87,7 @@ struct BenchForecastCommand: AsyncParsableCommand {
                 let t2 = Date()
                 x.withUnsafeBufferPointer { xp in
                     m.weights.withUnsafeBufferPointer { wp in
-                        f.withUnsafeMutableBufferPointer { fp in BLAS.gemm(xp.baseAddress!, wp.baseAddress!, fp.baseAddress!, m: n, n: H, k: L) }
+                        g.withUnsafeMutableBufferPointer { gp in BLAS.gemm(xp.baseAddress!, wp.baseAddress!, gp.baseAddress!, m: n, n: H, k: L) }
                     }
                 }
                 bestGemm = min(bestGemm, Date().timeIntervalSince(t2))
