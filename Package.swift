@@ -58,10 +58,14 @@ let package = Package(
         .testTarget(name: "VigilChunkTests", dependencies: ["VigilCore", "VigilChunk"]),
         .testTarget(name: "VigilStoreTests", dependencies: ["VigilCore", "VigilChunk", "VigilStore"]),
         .testTarget(name: "VigilIngestTests", dependencies: ["VigilCore", "VigilIngest"]),
-        .testTarget(name: "VigilQueryTests", dependencies: ["VigilCore", "VigilQuery", "VigilStore"]),
+        .testTarget(name: "VigilQueryTests", dependencies: [
+            "VigilCore", "VigilQuery", "VigilStore", "VigilServer",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         .testTarget(name: "VigilForecastTests", dependencies: ["VigilCore", "VigilForecast"]),
         .testTarget(name: "VigilServerTests", dependencies: [
             "VigilCore", "VigilStore", "VigilServer", "VigilIngest",
+            .product(name: "Hummingbird", package: "hummingbird"),
         ]),
     ]
 )

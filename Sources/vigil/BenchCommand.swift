@@ -4,7 +4,12 @@ struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run Vigil's benchmarks (results go in BENCHMARKS.md).",
-        discussion: "Example: vigil bench store",
-        subcommands: [BenchForecastCommand.self]
+        discussion: "Examples: vigil bench store; vigil bench codec; vigil bench query; vigil bench forecast",
+        subcommands: [
+            BenchStoreCommand.self,
+            BenchCodecCommand.self,
+            BenchQueryCommand.self,
+            BenchForecastCommand.self,
+        ]
     )
 }

@@ -13,7 +13,17 @@ struct Vigil: AsyncParsableCommand {
               vigil bench store                         # store benchmark (see BENCHMARKS.md)
             """,
         version: VigilVersion.string,
-        subcommands: [TSDBCommand.self, BenchCommand.self, ForecastCommand.self, DetectCommand.self, TrainCommand.self, EvalCommand.self]
+        subcommands: [
+            ServeCommand.self,
+            TSDBCommand.self,
+            QueryCommand.self,
+            BenchCommand.self,
+            ForecastCommand.self,
+            DetectCommand.self,
+            TrainCommand.self,
+            EvalCommand.self,
+            ReplayCommand.self,
+        ]
     )
 }
 

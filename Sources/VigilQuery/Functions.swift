@@ -1,0 +1,533 @@
+import Foundation
+import VigilCore
+
+extension Evaluator {
+    mutating func evalCall(_ f: Function, _ args: [Expr], _ g: Grid) throws -> EvalValue {
+        switch f.name {
+        case "time":
+            return .scalar((0..<g.count).map { Double(g.t($0)) / 1000 })
+        case "pi":
+            return .scalar([Double](repeating: Double.pi, count: g.count))
+        case "vector":
+            let s = try evalScalar(args[0], g)
+            return .vector([VSeries(labels: .empty, values: s)])
+        case "scalar":
+            let v = try evalVector(args[0], g)
+            var out = [Double](repeating: .nan, count: g.count)
+            for k in 0..<g.count {
+                var n = 0
+                var last = 0.0
+                for s in v where !s.values[k].isAbsent {
+                    n += 1
+                    last = s.values[k]
+                    if n > 1 { break }
+                }
+                if n == 1 { out[k] = last }
+            }
+            return .scalar(out)
+        case "absent":
+            let v = try evalVector(args[0], g)
+            var vals = [Double](repeating: 1, count: g.count)
+            for s in v {
+                for k in 0..<g.count where !s.values[k].isAbsent { vals[k] = absent }
+            }
+            return .vector([VSeries(labels: labelsForAbsent(args[0]), values: vals)])
+        case "timestamp":
+            if case .vectorSelector(let vs) = unwrapParens(args[0]) {
+                let v = try evalVectorSelector(vs, g, timestamps: true)
+                return .vector(try mergeSameLabels(v.map { VSeries(labels: $0.labels.withoutMetricName, values: $0.values) }, g))
+            }
+            let v = try evalVector(args[0], g)
+            let out = v.map { s in
+                VSeries(labels: s.labels.withoutMetricName,
+                        values: (0..<g.count).map { s.values[$0].isAbsent ? absent : Double(g.t($0)) / 1000 })
+            }
+            return .vector(try mergeSameLabels(out, g))
+        case "sort", "sort_desc":
+            return .vector(try evalVector(args[0], g))
+        case "label_replace":
+            return .vector(try labelReplace(args, g))
+        case "label_join":
+            return .vector(try labelJoin(args, g))
+        case "histogram_quantile":
+            return .vector(try histogramQuantile(args, g))
+        case "clamp", "clamp_min", "clamp_max", "round":
+            let v = try evalVector(args[0], g)
+            let a1 = args.count > 1 ? try evalScalar(args[1], g) : [Double](repeating: 1, count: g.count)
+            let a2 = args.count > 2 ? try evalScalar(args[2], g) : []
+            var out = v
+            for i in out.indices {
+                out[i].labels = out[i].labels.withoutMetricName
+                for k in 0..<g.count where !out[i].values[k].isAbsent {
+                    let x = out[i].values[k]
+                    switch f.name {
+                    case "clamp":
+                        out[i].values[k] = a2[k] < a1[k] ? absent : goMax(a1[k], goMin(a2[k], x))
+                    case "clamp_min": out[i].values[k] = goMax(x, a1[k])
+                    case "clamp_max": out[i].values[k] = goMin(x, a1[k])
+                    default:
+                        let inv = 1.0 / a1[k]
+                        out[i].values[k] = Foundation.floor(x * inv + 0.5) / inv
+                    }
+                }
+            }
+            return .vector(try mergeSameLabels(out, g))
+        default:
+            break
+        }
+        if let fn = Evaluator.simpleFunctions[f.name] {
+            let v = try evalVector(args[0], g)
+            var out = v
+            for i in out.indices {
+                out[i].labels = out[i].labels.withoutMetricName
+                for k in 0..<g.count where !out[i].values[k].isAbsent { out[i].values[k] = fn(out[i].values[k]) }
+            }
+            return .vector(try mergeSameLabels(out, g))
+        }
+        if f.argTypes.contains(.matrix) {
+            return .vector(try evalRangeFunction(f, args, g))
+        }
+        throw QueryError.execution("function \"\(f.name)\" is not implemented")
+    }
+
+    static let simpleFunctions: [String: @Sendable (Double) -> Double] = [
+        "abs": { Swift.abs($0) }, "ceil": { Foundation.ceil($0) }, "floor": { Foundation.floor($0) },
+        "exp": { Foundation.exp($0) }, "ln": { Foundation.log($0) }, "log2": { Foundation.log2($0) },
+        "log10": { Foundation.log10($0) }, "sqrt": { Foundation.sqrt($0) },
+        "sgn": { $0 < 0 ? -1 : ($0 > 0 ? 1 : $0) },
+        "acos": { Foundation.acos($0) }, "asin": { Foundation.asin($0) }, "atan": { Foundation.atan($0) },
+        "cos": { Foundation.cos($0) }, "sin": { Foundation.sin($0) }, "tan": { Foundation.tan($0) },
+        "cosh": { Foundation.cosh($0) }, "sinh": { Foundation.sinh($0) }, "tanh": { Foundation.tanh($0) },
+        "acosh": { Foundation.acosh($0) }, "asinh": { Foundation.asinh($0) }, "atanh": { Foundation.atanh($0) },
+        "deg": { $0 * 180 / Double.pi }, "rad": { $0 * Double.pi / 180 },
+    ]
+
+    /// Labels `absent()`/`absent_over_time()` report: the equality matchers of a selector argument.
+    func labelsForAbsent(_ e: Expr) -> Labels {
+        let matchers: [LabelMatcher]
+        switch unwrapParens(e) {
+        case .vectorSelector(let vs): matchers = vs.matchers
+        case .matrixSelector(let vs, _): matchers = vs.matchers
+        default: return .empty
+        }
+        var l = Labels.empty
+        var empty: [String] = []
+        var has = Set<String>()
+        for m in matchers where m.name != Labels.metricNameLabel {
+            if m.type == .equal && !has.contains(m.name) {
+                l.set(m.name, m.value)
+                has.insert(m.name)
+            } else {
+                empty.append(m.name)
+            }
+        }
+        for n in empty { l.set(n, "") }
+        return l
+    }
+
+    // MARK: range-vector functions
+
+    mutating func evalRangeFunction(_ f: Function, _ args: [Expr], _ g: Grid) throws -> [VSeries] {
+        let mi = f.argTypes.firstIndex(of: .matrix)!
+        var scalarArg: [Double] = []
+        for (j, a) in args.enumerated() where j != mi { scalarArg = try evalScalar(a, g) }
+        let arg = try evalRangeArgument(args[mi], grid: g)
+        if f.name == "absent_over_time" {
+            var vals = [Double](repeating: 1, count: g.count)
+            for s in arg.series {
+                for k in 0..<g.count where !vals[k].isAbsent {
+                    let (lo, hi) = window(s.ts, ref: arg.ref(g.t(k)), range: arg.range)
+                    if hi > lo { vals[k] = absent }
+                }
+            }
+            return [VSeries(labels: labelsForAbsent(args[mi]), values: vals)]
+        }
+        let name = f.name
+        let dropName = name != "last_over_time"
+        let rangeSec = Double(arg.range) / 1000
+        var out: [VSeries] = []
+        out.reserveCapacity(arg.series.count)
+        var produced = 0
+        for s in arg.series {
+            var vals = [Double](repeating: absent, count: g.count)
+            var any = false
+            var lo = 0, hi = 0
+            let ts = s.ts, vs = s.vs
+            for k in 0..<g.count {
+                let t = g.t(k)
+                let ref = arg.ref(t)
+                let mint = ref - arg.range
+                // ref never decreases along the grid, so both window ends only move forward
+                while lo < ts.count && ts[lo] < mint { lo += 1 }
+                if hi < lo { hi = lo }
+                while hi < ts.count && ts[hi] <= ref { hi += 1 }
+                let n = hi - lo
+                if n == 0 { continue }
+                let interceptT = arg.at != nil ? g.start : t
+                if let v = rangeFunction(name, ts, vs, lo, hi, rangeStart: mint, rangeEnd: ref, rangeSec: rangeSec,
+                                         scalar: scalarArg.isEmpty ? 0 : scalarArg[k], evalT: interceptT) {
+                    vals[k] = v
+                    any = true
+                    produced += 1
+                }
+            }
+            if any { out.append(VSeries(labels: dropName ? s.labels.withoutMetricName : s.labels, values: vals)) }
+        }
+        try account(produced)
+        return try mergeSameLabels(out, g)
+    }
+
+    /// One function over samples [lo, hi) of a series. nil: no output at this step.
+    func rangeFunction(_ name: String, _ ts: [Int64], _ vs: [Double], _ lo: Int, _ hi: Int,
+                       rangeStart: Int64, rangeEnd: Int64, rangeSec: Double, scalar: Double, evalT: Int64) -> Double? {
+        let n = hi - lo
+        switch name {
+        case "rate", "increase", "delta":
+            return extrapolatedRate(ts, vs, lo, hi, rangeStart: rangeStart, rangeEnd: rangeEnd, rangeSec: rangeSec,
+                                    isCounter: name != "delta", isRate: name == "rate")
+        case "irate", "idelta":
+            if n < 2 { return nil }
+            let last = vs[hi - 1], prev = vs[hi - 2]
+            var r = (name == "irate" && last < prev) ? last : last - prev
+            let dt = ts[hi - 1] - ts[hi - 2]
+            if dt == 0 { return nil }
+            if name == "irate" { r /= Double(dt) / 1000 }
+            return r
+        case "deriv":
+            if n < 2 { return nil }
+            return linearRegression(ts, vs, lo, hi, interceptTime: ts[lo]).slope
+        case "predict_linear":
+            if n < 2 { return nil }
+            let (slope, intercept) = linearRegression(ts, vs, lo, hi, interceptTime: evalT)
+            return slope * scalar + intercept
+        case "resets":
+            var c = 0.0
+            var prev = vs[lo]
+            for i in (lo + 1)..<max(lo + 1, hi) {
+                if vs[i] < prev { c += 1 }
+                prev = vs[i]
+            }
+            return c
+        case "changes":
+            var c = 0.0
+            var prev = vs[lo]
+            for i in (lo + 1)..<max(lo + 1, hi) {
+                let cur = vs[i]
+                if cur != prev && !(cur.isNaN && prev.isNaN) { c += 1 }
+                prev = cur
+            }
+            return c
+        case "avg_over_time":
+            var mean = 0.0, count = 0.0, c = 0.0
+            for i in lo..<hi {
+                let v = vs[i]
+                count += 1
+                if mean.isInfinite {
+                    if v.isInfinite && (mean > 0) == (v > 0) { continue }
+                    if !v.isInfinite && !v.isNaN { continue }
+                }
+                (mean, c) = kahanSumInc(v / count - mean / count, mean, c)
+            }
+            if mean.isInfinite { return mean }
+            return mean + c
+        case "sum_over_time":
+            var sum = 0.0, c = 0.0
+            for i in lo..<hi { (sum, c) = kahanSumInc(vs[i], sum, c) }
+            if sum.isInfinite { return sum }
+            return sum + c
+        case "count_over_time": return Double(n)
+        case "last_over_time": return vs[hi - 1]
+        case "present_over_time": return 1
+        case "max_over_time":
+            var m = vs[lo]
+            for i in lo..<hi where vs[i] > m || m.isNaN { m = vs[i] }
+            return m
+        case "min_over_time":
+            var m = vs[lo]
+            for i in lo..<hi where vs[i] < m || m.isNaN { m = vs[i] }
+            return m
+        case "stddev_over_time", "stdvar_over_time":
+            var count = 0.0, mean = 0.0, cMean = 0.0, aux = 0.0, cAux = 0.0
+            for i in lo..<hi {
+                let v = vs[i]
+                count += 1
+                let delta = v - (mean + cMean)
+                (mean, cMean) = kahanSumInc(delta / count, mean, cMean)
+                (aux, cAux) = kahanSumInc(delta * (v - (mean + cMean)), aux, cAux)
+            }
+            let variance = (aux + cAux) / count
+            return name == "stdvar_over_time" ? variance : variance.squareRoot()
+        case "quantile_over_time":
+            return quantile(scalar, Array(vs[lo..<hi]))
+        default:
+            return nil
+        }
+    }
+
+    /// Prometheus 2.42 `extrapolatedRate`.
+    func extrapolatedRate(_ ts: [Int64], _ vs: [Double], _ lo: Int, _ hi: Int, rangeStart: Int64, rangeEnd: Int64,
+                          rangeSec: Double, isCounter: Bool, isRate: Bool) -> Double? {
+        let n = hi - lo
+        if n < 2 { return nil }
+        let first = vs[lo], lastV = vs[hi - 1]
+        var result = lastV - first
+        if isCounter {
+            var prev = first
+            for i in (lo + 1)..<hi {
+                let cur = vs[i]
+                if cur < prev { result += prev }
+                prev = cur
+            }
+        }
+        var durationToStart = Double(ts[lo] - rangeStart) / 1000
+        let durationToEnd = Double(rangeEnd - ts[hi - 1]) / 1000
+        let sampledInterval = Double(ts[hi - 1] - ts[lo]) / 1000
+        let avgBetween = sampledInterval / Double(n - 1)
+        if isCounter && result > 0 && first >= 0 {
+            let durationToZero = sampledInterval * (first / result)
+            if durationToZero < durationToStart { durationToStart = durationToZero }
+        }
+        let threshold = avgBetween * 1.1
+        var extrapolateTo = sampledInterval
+        extrapolateTo += durationToStart < threshold ? durationToStart : avgBetween / 2
+        extrapolateTo += durationToEnd < threshold ? durationToEnd : avgBetween / 2
+        var factor = extrapolateTo / sampledInterval
+        if isRate { factor /= rangeSec }
+        return result * factor
+    }
+
+    func linearRegression(_ ts: [Int64], _ vs: [Double], _ lo: Int, _ hi: Int, interceptTime: Int64) -> (slope: Double, intercept: Double) {
+        var n = 0.0
+        var sumX = 0.0, cX = 0.0, sumY = 0.0, cY = 0.0, sumXY = 0.0, cXY = 0.0, sumX2 = 0.0, cX2 = 0.0
+        let initY = vs[lo]
+        var constY = true
+        for i in lo..<hi {
+            let v = vs[i]
+            if constY && i > lo && v != initY { constY = false }
+            n += 1
+            let x = Double(ts[i] - interceptTime) / 1e3
+            (sumX, cX) = kahanSumInc(x, sumX, cX)
+            (sumY, cY) = kahanSumInc(v, sumY, cY)
+            (sumXY, cXY) = kahanSumInc(x * v, sumXY, cXY)
+            (sumX2, cX2) = kahanSumInc(x * x, sumX2, cX2)
+        }
+        if constY {
+            if initY.isInfinite { return (.nan, .nan) }
+            return (0, initY)
+        }
+        sumX += cX
+        sumY += cY
+        sumXY += cXY
+        sumX2 += cX2
+        let covXY = sumXY - sumX * sumY / n
+        let varX = sumX2 - sumX * sumX / n
+        let slope = covXY / varX
+        let intercept = sumY / n - slope * sumX / n
+        return (slope, intercept)
+    }
+
+    // MARK: label functions
+
+    mutating func labelReplace(_ args: [Expr], _ g: Grid) throws -> [VSeries] {
+        let v = try evalVector(args[0], g)
+        let dst = try evalString(args[1]), repl = try evalString(args[2])
+        let src = try evalString(args[3]), pattern = try evalString(args[4])
+        let re: NSRegularExpression
+        do {
+            re = try NSRegularExpression(pattern: "^(?:" + pattern + ")$", options: [.dotMatchesLineSeparators])
+        } catch {
+            throw QueryError.execution("invalid regular expression in label_replace(): \(pattern)")
+        }
+        if !Labels.isValidLabelName(dst) {
+            throw QueryError.execution("invalid destination label name in label_replace(): \(dst)")
+        }
+        var out: [VSeries] = []
+        for s in v {
+            let sv = s.labels[src] ?? ""
+            let ns = sv as NSString
+            var labels = s.labels
+            if let m = re.firstMatch(in: sv, options: [], range: NSRange(location: 0, length: ns.length)) {
+                let value = expandTemplate(repl, match: m, in: ns, regex: re)
+                labels.set(dst, value)
+            }
+            out.append(VSeries(labels: labels, values: s.values))
+        }
+        return try mergeSameLabels(out, g)
+    }
+
+    /// Go regexp.Expand: `$1`, `${1}`, `$name`, `${name}`, `$$`.
+    func expandTemplate(_ tpl: String, match m: NSTextCheckingResult, in ns: NSString, regex: NSRegularExpression) -> String {
+        var out = ""
+        let chars = Array(tpl.unicodeScalars)
+        var i = 0
+        func group(_ name: String) -> String {
+            if let n = Int(name) {
+                guard n < m.numberOfRanges else { return "" }
+                let r = m.range(at: n)
+                return r.location == NSNotFound ? "" : ns.substring(with: r)
+            }
+            let r = m.range(withName: name)
+            return r.location == NSNotFound ? "" : ns.substring(with: r)
+        }
+        func isNameChar(_ c: Unicode.Scalar) -> Bool {
+            (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") || c == "_"
+        }
+        while i < chars.count {
+            let c = chars[i]
+            if c != "$" || i + 1 >= chars.count {
+                out.unicodeScalars.append(c)
+                i += 1
+                continue
+            }
+            let nx = chars[i + 1]
+            if nx == "$" {
+                out += "$"
+                i += 2
+                continue
+            }
+            if nx == "{" {
+                var j = i + 2
+                var name = ""
+                while j < chars.count, isNameChar(chars[j]) { name.unicodeScalars.append(chars[j]); j += 1 }
+                if j < chars.count, chars[j] == "}", !name.isEmpty {
+                    out += group(name)
+                    i = j + 1
+                } else {
+                    out += "$"
+                    i += 1
+                }
+                continue
+            }
+            var j = i + 1
+            var name = ""
+            while j < chars.count, isNameChar(chars[j]) { name.unicodeScalars.append(chars[j]); j += 1 }
+            if name.isEmpty {
+                out += "$"
+                i += 1
+                continue
+            }
+            out += group(name)
+            i = j
+        }
+        return out
+    }
+
+    mutating func labelJoin(_ args: [Expr], _ g: Grid) throws -> [VSeries] {
+        let v = try evalVector(args[0], g)
+        let dst = try evalString(args[1]), sep = try evalString(args[2])
+        var srcs: [String] = []
+        for a in args.dropFirst(3) {
+            let s = try evalString(a)
+            if !Labels.isValidLabelName(s) { throw QueryError.execution("invalid source label name in label_join(): \(s)") }
+            srcs.append(s)
+        }
+        if !Labels.isValidLabelName(dst) { throw QueryError.execution("invalid destination label name in label_join(): \(dst)") }
+        var out: [VSeries] = []
+        for s in v {
+            let value = srcs.map { s.labels[$0] ?? "" }.joined(separator: sep)
+            out.append(VSeries(labels: s.labels.setting(dst, value), values: s.values))
+        }
+        return try mergeSameLabels(out, g)
+    }
+
+    // MARK: histogram_quantile
+
+    mutating func histogramQuantile(_ args: [Expr], _ g: Grid) throws -> [VSeries] {
+        let q = try evalScalar(args[0], g)
+        let v = try evalVector(args[1], g)
+        var groupIndex: [Labels: Int] = [:]
+        var groups: [(labels: Labels, members: [(Int, Double)])] = []
+        for (i, s) in v.enumerated() {
+            guard let leStr = s.labels["le"], let le = parseGoFloat(leStr) else { continue }
+            let key = s.labels.removing([Labels.metricNameLabel, "le"])
+            if let gi = groupIndex[key] {
+                groups[gi].members.append((i, le))
+            } else {
+                groupIndex[key] = groups.count
+                groups.append((key, [(i, le)]))
+            }
+        }
+        var out: [VSeries] = []
+        for grp in groups {
+            var vals = [Double](repeating: absent, count: g.count)
+            var any = false
+            for k in 0..<g.count {
+                var buckets: [(ub: Double, count: Double)] = []
+                for (i, le) in grp.members where !v[i].values[k].isAbsent { buckets.append((le, v[i].values[k])) }
+                if buckets.isEmpty { continue }
+                vals[k] = bucketQuantile(q[k], &buckets)
+                any = true
+            }
+            if any { out.append(VSeries(labels: grp.labels, values: vals)) }
+        }
+        return out
+    }
+}
+
+/// Prometheus' `bucketQuantile` for classic buckets.
+func bucketQuantile(_ q: Double, _ b: inout [(ub: Double, count: Double)]) -> Double {
+    if q.isNaN { return .nan }
+    if q < 0 { return -.infinity }
+    if q > 1 { return .infinity }
+    b.sort { $0.ub < $1.ub }
+    guard let last = b.last, last.ub.isInfinite && last.ub > 0 else { return .nan }
+    // coalesce equal bounds
+    var c: [(ub: Double, count: Double)] = []
+    for x in b {
+        if let l = c.last, l.ub == x.ub { c[c.count - 1].count += x.count } else { c.append(x) }
+    }
+    // ensure monotonic
+    var mx = -Double.infinity
+    for i in c.indices {
+        if c[i].count > mx { mx = c[i].count } else if c[i].count < mx { c[i].count = mx }
+    }
+    if c.count < 2 { return .nan }
+    let observations = c[c.count - 1].count
+    if observations == 0 { return .nan }
+    var rank = q * observations
+    // sort.Search(len-1, count >= rank)
+    var bi = 0
+    var hiIdx = c.count - 1
+    while bi < hiIdx {
+        let m = (bi + hiIdx) / 2
+        if !(c[m].count >= rank) { bi = m + 1 } else { hiIdx = m }
+    }
+    if bi == c.count - 1 { return c[c.count - 2].ub }
+    if bi == 0 && c[0].ub <= 0 { return c[0].ub }
+    var bucketStart = 0.0
+    let bucketEnd = c[bi].ub
+    var count = c[bi].count
+    if bi > 0 {
+        bucketStart = c[bi - 1].ub
+        count -= c[bi - 1].count
+        rank -= c[bi - 1].count
+    }
+    return bucketStart + (bucketEnd - bucketStart) * (rank / count)
+}
+
+/// Prometheus' `quantile` (aggregation and quantile_over_time).
+func quantile(_ q: Double, _ values: [Double]) -> Double {
+    if values.isEmpty { return .nan }
+    if q < 0 { return -.infinity }
+    if q > 1 { return .infinity }
+    let v = values.sorted { ($0.isNaN && !$1.isNaN) || $0 < $1 }
+    let n = Double(v.count)
+    let rank = q * (n - 1)
+    let lower = Swift.max(0, Foundation.floor(rank))
+    let upper = Swift.min(n - 1, lower + 1)
+    let weight = rank - Foundation.floor(rank)
+    return v[Int(lower)] * (1 - weight) + v[Int(upper)] * weight
+}
+
+/// Go's strconv.ParseFloat for the forms label values use (`0.5`, `+Inf`, `1e3`, `NaN`).
+func parseGoFloat(_ s: String) -> Double? {
+    switch s.lowercased() {
+    case "+inf", "inf", "+infinity", "infinity": return .infinity
+    case "-inf", "-infinity": return -.infinity
+    case "nan": return .nan
+    default:
+        if s.isEmpty { return nil }
+        if s.hasPrefix("0x") || s.hasPrefix("0X") { return UInt64(s.dropFirst(2), radix: 16).map { Double($0) } }
+        return Double(s.replacingOccurrences(of: "_", with: ""))
+    }
+}

@@ -1,0 +1,404 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import VigilCore
+import VigilIngest
+
+/// A parsed `Content-Type`: lowercased media type and parameters.
+struct MediaTypeHeader {
+    var type: String
+    var params: [String: String]
+
+    init?(_ header: String?) {
+        guard let header, !header.trimmingCharacters(in: .whitespaces).isEmpty else { return nil }
+        let parts = header.split(separator: ";")
+        type = parts[0].trimmingCharacters(in: .whitespaces).lowercased()
+        params = [:]
+        for p in parts.dropFirst() {
+            let kv = p.split(separator: "=", maxSplits: 1)
+            guard kv.count == 2 else { continue }
+            var v = kv[1].trimmingCharacters(in: .whitespaces)
+            if v.hasPrefix("\"") && v.hasSuffix("\"") && v.count >= 2 { v = String(v.dropFirst().dropLast()) }
+            params[kv[0].trimmingCharacters(in: .whitespaces).lowercased()] = v
+        }
+    }
+}
+
+/// The reason an endpoint refuses a request before decoding it.
+struct EarlyRefusal: Error {
+    let response: Response
+}
+
+/// How an endpoint words its error bodies: plain one-line text, or Influx's JSON `{"code","message"}`.
+enum ErrorStyle: Sendable {
+    case text
+    case influx
+
+    func response(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) -> Response {
+        switch self {
+        case .text:
+            return textResponse(status, message, headers: headers)
+        case .influx:
+            let code = status == .badRequest ? "invalid" : status == .contentTooLarge ? "request too large"
+                : status == .unsupportedMediaType ? "unsupported media type" : status == .unauthorized ? "unauthorized"
+                : status == .serviceUnavailable ? "unavailable" : "internal error"
+            var h = headers
+            h[.contentType] = "application/json; charset=utf-8"
+            let json = "{\"code\":\"\(code)\",\"message\":\(jsonString(message))}"
+            return Response(status: status, headers: h, body: ResponseBody(byteBuffer: ByteBuffer(string: json)))
+        }
+    }
+}
+
+extension VigilServer {
+    static let ingestPaths = ["/api/v1/write", "/api/v1/import/prometheus", "/api/v2/write", "/write", "/v1/metrics"]
+
+    func addIngestRoutes(to router: Router<BasicRequestContext>) {
+        router.post("/api/v1/write") { req, _ in await self.handleRemoteWrite(req) }
+        router.post("/api/v1/import/prometheus") { req, _ in await self.handleTextImport(req) }
+        router.post("/api/v2/write") { req, _ in await self.handleInflux(req, v2: true) }
+        router.post("/write") { req, _ in await self.handleInflux(req, v2: false) }
+        router.post("/v1/metrics") { req, _ in await self.handleOTLP(req) }
+        // Pushgateway-compatible push (what prometheus_client's push_to_gateway sends).
+        router.put("/metrics/job/**") { req, _ in await self.handlePushgateway(req) }
+        router.post("/metrics/job/**") { req, _ in await self.handlePushgateway(req) }
+    }
+
+    // MARK: common plumbing
+
+    /// Reads the body under the size and in-flight bounds, runs `work` with it, and releases the bounds.
+    func withBody(_ request: Request, style: ErrorStyle = .text, _ work: ([UInt8]) async -> Response) async -> Response {
+        let max = options.maxBodyBytes
+        let declared = request.headers[.contentLength].flatMap { Int($0) }
+        if let declared, declared > max {
+            metrics.add("vigil_rejected_requests_total", [Label("reason", "too_large")])
+            return style.response(.contentTooLarge, "request body of \(declared) bytes exceeds --max-body-bytes \(max)")
+        }
+        guard limiter.acquire(bytes: declared ?? 0) else {
+            return overloaded(style)
+        }
+        var held = declared ?? 0
+        defer { limiter.release(bytes: held) }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: max)
+        } catch let e as HTTPError where e.status == .contentTooLarge {
+            metrics.add("vigil_rejected_requests_total", [Label("reason", "too_large")])
+            return style.response(.contentTooLarge, "request body exceeds --max-body-bytes \(max)")
+        } catch {
+            return style.response(.badRequest, "cannot read request body: \(error)")
+        }
+        if declared == nil {
+            guard limiter.grow(by: buffer.readableBytes) else { return overloaded(style) }
+            held = buffer.readableBytes
+        }
+        let bytes = buffer.getBytes(at: buffer.readerIndex, length: buffer.readableBytes) ?? []
+        return await work(bytes)
+    }
+
+    func overloaded(_ style: ErrorStyle = .text) -> Response {
+        metrics.add("vigil_rejected_requests_total", [Label("reason", "overloaded")])
+        return style.response(.serviceUnavailable, "overloaded: too many requests or bytes in flight, retry later",
+                            headers: [.retryAfter: String(options.retryAfterSeconds)])
+    }
+
+    /// Decodes off the request path's error handling: decode failures become 400 with the decoder's message.
+    func decode<T>(_ what: String, style: ErrorStyle = .text, _ f: () throws -> T) throws(EarlyRefusal) -> T {
+        do { return try f() } catch {
+            if let e = error as? IngestError, e.code == .tooLarge {
+                metrics.add("vigil_rejected_requests_total", [Label("reason", "too_large")])
+                throw EarlyRefusal(response: style.response(.contentTooLarge, "cannot decode \(what): \(error)"))
+            }
+            if let e = error as? IngestError, e.code == .unsupported {
+                metrics.add("vigil_rejected_requests_total", [Label("reason", "unsupported")])
+                throw EarlyRefusal(response: style.response(.unsupportedMediaType, "cannot decode \(what): \(error)"))
+            }
+            metrics.add("vigil_rejected_requests_total", [Label("reason", "malformed")])
+            throw EarlyRefusal(response: style.response(.badRequest, "cannot decode \(what): \(error)"))
+        }
+    }
+
+    /// Writes and answers: 204 when everything was stored, 400 with the summary when some samples were refused,
+    /// 400 for an invalid series (nothing written), 500 on a store failure.
+    func write(_ batch: [SeriesSamples], source: String, histograms: Int = 0, style: ErrorStyle = .text,
+               headers: (IngestOutcome) -> HTTPFields = { _ in [:] },
+               success: (IngestOutcome) -> Response = { _ in Response(status: .noContent) },
+               partial: ((IngestOutcome) -> Response)? = nil) async -> Response {
+        do {
+            let out = try await ingestor.ingest(batch, source: source, histograms: histograms,
+                                                validated: decoders.validatesLabels)
+            var r: Response
+            if out.rejected == 0 {
+                r = success(out)
+            } else if let partial {
+                r = partial(out)
+            } else {
+                r = style.response(.badRequest, out.summary)
+            }
+            for f in headers(out) { r.headers.append(f) }
+            return r
+        } catch {
+            switch error {
+            case .invalid(let m):
+                metrics.add("vigil_rejected_requests_total", [Label("reason", "malformed")])
+                var r = style.response(.badRequest, m)
+                for f in headers(IngestOutcome()) { r.headers.append(f) }
+                return r
+            case .storage(let m):
+                logger.error("append failed", metadata: ["error": "\(m)"])
+                return style.response(.internalServerError, m)
+            }
+        }
+    }
+
+    static func unsupportedMedia(_ m: String) -> EarlyRefusal {
+        EarlyRefusal(response: textResponse(.unsupportedMediaType, m))
+    }
+
+    /// Only identity encoding (no header, or `identity`).
+    static func requireIdentityEncoding(_ request: Request, _ endpoint: String) throws(EarlyRefusal) {
+        if let enc = request.headers[.contentEncoding]?.trimmingCharacters(in: .whitespaces).lowercased(),
+           !enc.isEmpty, enc != "identity" {
+            throw unsupportedMedia("unsupported Content-Encoding \"\(enc)\" for \(endpoint) (send the body uncompressed)")
+        }
+    }
+
+    // MARK: remote_write 1.0 / 2.0
+
+    func handleRemoteWrite(_ request: Request) async -> Response {
+        let version: RemoteWriteVersion
+        do throws(EarlyRefusal) {
+            version = try Self.negotiateRemoteWrite(request)
+        } catch {
+            return error.response
+        }
+        return await withBody(request) { body in
+            let decoded: DecodedWrite
+            do throws(EarlyRefusal) {
+                decoded = try decode("remote_write \(version == .v1 ? "1.0" : "2.0") request") {
+                    try decoders.remoteWrite(body, version)
+                }
+            } catch {
+                return error.response
+            }
+            return await write(decoded.series, source: "remote_write", histograms: decoded.histograms,
+                               headers: { out in
+                                   [HTTPField.Name("X-Prometheus-Remote-Write-Samples-Written")!: String(out.accepted),
+                                    HTTPField.Name("X-Prometheus-Remote-Write-Histograms-Written")!: "0",
+                                    HTTPField.Name("X-Prometheus-Remote-Write-Exemplars-Written")!: "0"]
+                               })
+        }
+    }
+
+    /// Content-Type `application/x-protobuf` (or none) with `proto=` naming 1.0 or 2.0; Content-Encoding snappy (or none).
+    static func negotiateRemoteWrite(_ request: Request) throws(EarlyRefusal) -> RemoteWriteVersion {
+        if let enc = request.headers[.contentEncoding]?.trimmingCharacters(in: .whitespaces).lowercased(),
+           !enc.isEmpty, enc != "snappy" {
+            throw unsupportedMedia("unsupported Content-Encoding \"\(enc)\" for remote_write (only snappy)")
+        }
+        guard let ct = MediaTypeHeader(request.headers[.contentType]) else { return .v1 }
+        guard ct.type == "application/x-protobuf" else {
+            throw unsupportedMedia("unsupported Content-Type \"\(ct.type)\" for remote_write (expected application/x-protobuf)")
+        }
+        guard let proto = ct.params["proto"] else { return .v1 }
+        guard let v = RemoteWriteVersion(rawValue: proto) else {
+            throw unsupportedMedia("unsupported remote_write message proto=\(proto) (supported: prometheus.WriteRequest, io.prometheus.write.v2.Request)")
+        }
+        return v
+    }
+
+    // MARK: text exposition import
+
+    func handleTextImport(_ request: Request) async -> Response {
+        do throws(EarlyRefusal) {
+            try Self.requireIdentityEncoding(request, "/api/v1/import/prometheus")
+            if let ct = MediaTypeHeader(request.headers[.contentType]),
+               !["text/plain", "application/openmetrics-text"].contains(ct.type) {
+                throw Self.unsupportedMedia("unsupported Content-Type \"\(ct.type)\" for text import (expected text/plain or application/openmetrics-text)")
+            }
+        } catch {
+            return error.response
+        }
+        let openMetrics = MediaTypeHeader(request.headers[.contentType])?.type == "application/openmetrics-text"
+        var ts = Int64(Date().timeIntervalSince1970 * 1000)
+        if let raw = request.uri.queryParameters["timestamp"].map(String.init) {
+            guard let t = Self.parseTime(raw) else {
+                return textResponse(.badRequest, "invalid timestamp parameter \"\(raw)\" (Unix seconds or RFC 3339)")
+            }
+            ts = t
+        }
+        return await withBody(request) { body in
+            let series: [SeriesSamples]
+            do throws(EarlyRefusal) {
+                series = try decode("text exposition") { try decoders.text(body, ts, openMetrics) }
+            } catch { return error.response }
+            return await write(series, source: "text")
+        }
+    }
+
+    /// `PUT|POST /metrics/job/<job>{/<label>/<value>}`: text exposition with the grouping labels set on every
+    /// series (overriding scraped ones), stored at the push time. Answers 200 like the Pushgateway.
+    func handlePushgateway(_ request: Request) async -> Response {
+        let parts = request.uri.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst(3).map {
+            String($0).removingPercentEncoding ?? String($0)
+        }
+        var grouping: [(String, String)] = []
+        var i = 0
+        var names = ["job"]
+        var values: [String] = []
+        if let job = parts.first { values.append(job) }
+        i = 1
+        while i + 1 < parts.count {
+            names.append(parts[i])
+            values.append(parts[i + 1])
+            i += 2
+        }
+        guard i == parts.count, names.count == values.count, !(values.first ?? "").isEmpty else {
+            return textResponse(.badRequest, "invalid Pushgateway path \"\(request.uri.path)\" (expected /metrics/job/<job>{/<label>/<value>})")
+        }
+        for (n, v) in zip(names, values) {
+            guard Labels.isValidLabelName(n), n != "__name__" else {
+                return textResponse(.badRequest, "invalid grouping label name \"\(n)\" in path")
+            }
+            grouping.append((n, v))
+        }
+        do throws(EarlyRefusal) {
+            try Self.requireIdentityEncoding(request, "/metrics/job")
+            if let ct = MediaTypeHeader(request.headers[.contentType]),
+               !["text/plain", "application/openmetrics-text"].contains(ct.type) {
+                throw Self.unsupportedMedia("unsupported Content-Type \"\(ct.type)\" for a Pushgateway push (expected text/plain)")
+            }
+        } catch {
+            return error.response
+        }
+        let ts = Int64(Date().timeIntervalSince1970 * 1000)
+        return await withBody(request) { body in
+            var series: [SeriesSamples]
+            let om = MediaTypeHeader(request.headers[.contentType])?.type == "application/openmetrics-text"
+            do throws(EarlyRefusal) {
+                series = try decode("text exposition") { try decoders.text(body, ts, om) }
+            } catch { return error.response }
+            for k in series.indices {
+                for (n, v) in grouping { series[k].labels.set(n, v) }
+            }
+            return await write(series, source: "pushgateway", success: { _ in Response(status: .ok) })
+        }
+    }
+
+    /// Unix seconds (fraction allowed) or RFC 3339, to milliseconds.
+    static func parseTime(_ s: String) -> Int64? {
+        if let d = Double(s), d.isFinite { return Int64((d * 1000).rounded()) }
+        let f = ISO8601DateFormatter()
+        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let d = f.date(from: s) { return Int64((d.timeIntervalSince1970 * 1000).rounded()) }
+        f.formatOptions = [.withInternetDateTime]
+        if let d = f.date(from: s) { return Int64((d.timeIntervalSince1970 * 1000).rounded()) }
+        return nil
+    }
+
+    // MARK: Influx line protocol
+
+    func handleInflux(_ request: Request, v2: Bool) async -> Response {
+        let style = ErrorStyle.influx
+        if let enc = request.headers[.contentEncoding]?.trimmingCharacters(in: .whitespaces).lowercased(),
+           !enc.isEmpty, enc != "identity" {
+            return style.response(.unsupportedMediaType,
+                                  "unsupported Content-Encoding \"\(enc)\" for Influx line protocol (send it uncompressed)")
+        }
+        let p = queryItems(request.uri.query).first { $0.0 == "precision" }?.1 ?? "ns"
+        guard let precision = InfluxLine.Precision(parameter: p) else {
+            return style.response(.badRequest, "invalid precision \"\(p)\" (ns, us, ms, s, m or h)")
+        }
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        return await withBody(request, style: style) { body in
+            let series: [SeriesSamples]
+            do throws(EarlyRefusal) {
+                series = try decode("Influx line protocol", style: style) { try decoders.influx(body, precision, now) }
+            } catch {
+                return error.response
+            }
+            return await write(series, source: "influx", style: style)
+        }
+    }
+
+    // MARK: OTLP/HTTP
+
+    func handleOTLP(_ request: Request) async -> Response {
+        let json: Bool
+        do throws(EarlyRefusal) {
+            try Self.requireIdentityEncoding(request, "/v1/metrics")
+            guard let ct = MediaTypeHeader(request.headers[.contentType]) else {
+                throw Self.unsupportedMedia("missing Content-Type for OTLP (application/x-protobuf or application/json)")
+            }
+            switch ct.type {
+            case "application/x-protobuf", "application/protobuf": json = false
+            case "application/json": json = true
+            default:
+                throw Self.unsupportedMedia("unsupported Content-Type \"\(ct.type)\" for OTLP (application/x-protobuf or application/json)")
+            }
+        } catch {
+            return error.response
+        }
+        return await withBody(request) { body in
+            let series: [SeriesSamples]
+            do throws(EarlyRefusal) {
+                series = try decode("OTLP \(json ? "JSON" : "protobuf") request") {
+                    let now = Int64(Date().timeIntervalSince1970 * 1000)
+                    return try json ? decoders.otlpJSON(body, now) : decoders.otlpProtobuf(body, now)
+                }
+            } catch {
+                return error.response
+            }
+            // ExportMetricsServiceResponse; a partial success names the rejected points.
+            func answer(_ out: IngestOutcome) -> Response {
+                if json {
+                    var s = "{}"
+                    if out.rejected > 0 {
+                        s = "{\"partialSuccess\":{\"rejectedDataPoints\":\"\(out.rejected)\",\"errorMessage\":\(jsonString(out.summary))}}"
+                    }
+                    return Response(status: .ok, headers: [.contentType: "application/json"],
+                                    body: ResponseBody(byteBuffer: ByteBuffer(string: s)))
+                }
+                var b: [UInt8] = []
+                if out.rejected > 0 {
+                    var inner: [UInt8] = [0x08]
+                    inner += varint(UInt64(out.rejected))
+                    let msg = Array(out.summary.utf8)
+                    inner += [0x12] + varint(UInt64(msg.count)) + msg
+                    b = [0x0a] + varint(UInt64(inner.count)) + inner
+                }
+                return Response(status: .ok, headers: [.contentType: "application/x-protobuf"],
+                                body: ResponseBody(byteBuffer: ByteBuffer(bytes: b)))
+            }
+            return await write(series, source: "otlp", success: answer, partial: answer)
+        }
+    }
+}
+
+func varint(_ v: UInt64) -> [UInt8] {
+    var v = v
+    var out: [UInt8] = []
+    while v >= 0x80 {
+        out.append(UInt8(v & 0x7f) | 0x80)
+        v >>= 7
+    }
+    out.append(UInt8(v))
+    return out
+}
+
+func jsonString(_ s: String) -> String {
+    var out = "\""
+    for u in s.unicodeScalars {
+        switch u {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
+        }
+    }
+    return out + "\""
+}
+

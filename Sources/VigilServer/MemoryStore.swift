@@ -1,0 +1,67 @@
+import Synchronization
+import VigilCore
+
+/// An in-memory `SampleAppender` + `SeriesReader` with the store's append semantics (whole-batch validation,
+/// out-of-order / duplicate / too-old accounting). Nothing is durable: for tests and `--data :memory:`.
+public final class MemoryStore: SampleAppender, SeriesReader, Sendable {
+    private let series = Mutex<[Labels: SeriesSamples]>([:])
+    /// Samples older than `newest - retentionMs` (or 0 = no bound) are counted as too old.
+    public let outOfBoundsMs: Int64
+
+    public init(outOfBoundsMs: Int64 = 0) {
+        self.outOfBoundsMs = outOfBoundsMs
+    }
+
+    public func append(_ batch: [SeriesSamples]) async throws -> AppendResult {
+        for (i, s) in batch.enumerated() {
+            do { try s.labels.validate() } catch {
+                throw InvalidSeriesError(index: i, labels: s.labels, reason: "\(error)")
+            }
+        }
+        return series.withLock { all in
+            var r = AppendResult()
+            for s in batch where !s.timestamps.isEmpty {
+                var cur = all[s.labels] ?? { r.newSeries += 1; return SeriesSamples(labels: s.labels) }()
+                for (t, v) in zip(s.timestamps, s.values) {
+                    if let last = cur.timestamps.last {
+                        if t < last { r.outOfOrder += 1; continue }
+                        if t == last { r.duplicate += 1; continue }
+                        if outOfBoundsMs > 0 && t < last - outOfBoundsMs { r.tooOld += 1; continue }
+                    }
+                    cur.append(t, v)
+                    r.accepted += 1
+                }
+                if cur.count > 0 { all[s.labels] = cur } else { r.newSeries -= 1 }
+            }
+            return r
+        }
+    }
+
+    private func matching(_ m: [LabelMatcher]) -> [SeriesSamples] {
+        series.withLock { all in all.values.filter { s in m.allSatisfy { $0.matches(s.labels) } } }
+            .sorted { $0.labels < $1.labels }
+    }
+
+    public func select(_ matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [SeriesSamples] {
+        matching(matchers).compactMap { s in
+            var o = SeriesSamples(labels: s.labels)
+            for (t, v) in zip(s.timestamps, s.values) where t >= mint && t <= maxt { o.append(t, v) }
+            return o.count > 0 ? o : nil
+        }
+    }
+
+    public func series(_ matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [Labels] {
+        try select(matchers, mint: mint, maxt: maxt).map(\.labels)
+    }
+
+    public func labelNames(_ matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [String] {
+        Array(Set(try series(matchers, mint: mint, maxt: maxt).flatMap { $0.map(\.name) })).sorted()
+    }
+
+    public func labelValues(_ name: String, matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [String] {
+        Array(Set(try series(matchers, mint: mint, maxt: maxt).compactMap { $0[name] })).sorted()
+    }
+
+    /// Total samples held.
+    public var sampleCount: Int { series.withLock { $0.values.reduce(0) { $0 + $1.count } } }
+}

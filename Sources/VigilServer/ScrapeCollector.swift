@@ -1,0 +1,158 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Logging
+import VigilCore
+
+/// Pulls one target's text exposition on its interval, like a Prometheus scrape loop:
+/// target labels `job`/`instance` (+ static labels) on every series (a clashing scraped label becomes
+/// `exported_<name>` unless `honor_labels`), the synthetic series `up`, `scrape_duration_seconds`,
+/// `scrape_samples_scraped`, and stale markers for series that vanish or when a scrape fails.
+public final class ScrapeLoop: Sendable {
+    public let config: ScrapeConfig
+    public let target: ScrapeTarget
+    let ingestor: Ingestor
+    let decoders: IngestDecoders
+    let logger: Logger
+    let session: URLSession
+
+    public init(config: ScrapeConfig, target: ScrapeTarget, ingestor: Ingestor, decoders: IngestDecoders, logger: Logger) {
+        self.config = config
+        self.target = target
+        self.ingestor = ingestor
+        self.decoders = decoders
+        self.logger = logger
+        let c = URLSessionConfiguration.ephemeral
+        c.timeoutIntervalForRequest = config.timeout.seconds
+        c.timeoutIntervalForResource = config.timeout.seconds
+        c.httpMaximumConnectionsPerHost = 1
+        session = URLSession(configuration: c)
+    }
+
+    public var url: URL { URL(string: "\(config.scheme)://\(target.address)\(config.metricsPath)")! }
+
+    /// Scrapes until cancelled. Returns after writing stale markers for everything it last saw.
+    public func run() async {
+        var previous = Set<Labels>()
+        // Spread targets over the interval, deterministically per target (as Prometheus does).
+        let intervalMs = Int64(config.interval.seconds * 1000)
+        let offset = Int64(target.labels.stableHash % UInt64(max(intervalMs, 1)))
+        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+        var next = (nowMs / intervalMs) * intervalMs + offset
+        if next < nowMs { next += intervalMs }
+        // First scrape right away: a target should not wait a whole interval to show up.
+        next = nowMs
+        while !Task.isCancelled {
+            let wait = next - Int64(Date().timeIntervalSince1970 * 1000)
+            if wait > 0 {
+                do { try await Task.sleep(for: .milliseconds(wait)) } catch { break }
+            }
+            previous = await scrapeOnce(previous: previous, at: next)
+            next += intervalMs
+            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            if next < now { next = now + intervalMs - (now - next) % intervalMs }
+        }
+        // Shutdown: the target is no longer scraped, so its series end here.
+        if !previous.isEmpty {
+            let t = Int64(Date().timeIntervalSince1970 * 1000)
+            let stale = previous.map { SeriesSamples(labels: $0, timestamps: [t], values: [.staleNaN]) }
+            _ = try? await ingestor.ingest(stale.sorted { $0.labels < $1.labels }, source: "scrape")
+        }
+    }
+
+    /// One scrape at `ts` (ms); returns the series seen (those without explicit timestamps) for the next round.
+    @discardableResult
+    public func scrapeOnce(previous: Set<Labels>, at ts: Int64) async -> Set<Labels> {
+        let start = ContinuousClock.now
+        var batch: [SeriesSamples] = []
+        var current = Set<Labels>()
+        var ok = false
+        var scraped = 0
+        var failure = ""
+        do {
+            var req = URLRequest(url: url)
+            req.timeoutInterval = config.timeout.seconds
+            req.setValue("text/plain;version=0.0.4;q=1,*/*;q=0.1", forHTTPHeaderField: "Accept")
+            req.setValue("vigil/\(vigilServerVersion)", forHTTPHeaderField: "User-Agent")
+            req.setValue(String(config.timeout.seconds), forHTTPHeaderField: "X-Prometheus-Scrape-Timeout-Seconds")
+            let (data, resp) = try await session.data(for: req)
+            guard let http = resp as? HTTPURLResponse else { throw DecodeFailure("not an HTTP response") }
+            guard http.statusCode == 200 else { throw DecodeFailure("server returned HTTP status \(http.statusCode)") }
+            let ct = http.value(forHTTPHeaderField: "Content-Type")?.lowercased() ?? ""
+            let series = try decoders.text(Array(data), ts, ct.hasPrefix("application/openmetrics-text"))
+            for s in series {
+                let labels = applyTargetLabels(s.labels)
+                scraped += s.count
+                batch.append(SeriesSamples(labels: labels, timestamps: s.timestamps, values: s.values))
+                if s.timestamps.allSatisfy({ $0 == ts }) { current.insert(labels) }
+            }
+            ok = true
+        } catch {
+            failure = "\(error)"
+            batch = []
+        }
+        let duration = (ContinuousClock.now - start).seconds
+        for s in previous where !current.contains(s) {
+            batch.append(SeriesSamples(labels: s, timestamps: [ts], values: [.staleNaN]))
+        }
+        func synthetic(_ name: String, _ v: Double) -> SeriesSamples {
+            SeriesSamples(labels: target.labels.setting("__name__", name), timestamps: [ts], values: [v])
+        }
+        batch.append(synthetic("up", ok ? 1 : 0))
+        batch.append(synthetic("scrape_duration_seconds", duration))
+        batch.append(synthetic("scrape_samples_scraped", Double(scraped)))
+        ingestor.metrics.add("vigil_scrapes_total", [Label("job", config.jobName), Label("result", ok ? "success" : "failure")])
+        if !ok {
+            logger.debug("scrape failed", metadata: ["target": "\(url)", "error": "\(failure)"])
+        }
+        do {
+            let out = try await ingestor.ingest(batch, source: "scrape", validated: decoders.validatesLabels)
+            if out.rejected > 0 {
+                logger.debug("scrape partly rejected", metadata: ["target": "\(url)", "result": "\(out.summary)"])
+            }
+        } catch {
+            logger.warning("scrape write failed", metadata: ["target": "\(url)", "error": "\(error)"])
+        }
+        return current
+    }
+
+    /// Adds target labels; a scraped label of the same name is kept as `exported_<name>` (or wins with honor_labels).
+    func applyTargetLabels(_ scraped: Labels) -> Labels {
+        var l = scraped
+        for t in target.labels {
+            if let existing = l[t.name] {
+                if config.honorLabels { continue }
+                l.set("exported_" + t.name, existing)
+            }
+            l.set(t.name, t.value)
+        }
+        return l
+    }
+}
+
+extension VigilServer {
+    /// Registers a loop per scrape target and the host collector, as configured.
+    func startCollectors() throws {
+        for sc in options.config.scrapeConfigs {
+            for t in sc.targets {
+                let loop = ScrapeLoop(config: sc, target: t, ingestor: ingestor, decoders: decoders, logger: logger)
+                addLoop("scrape \(sc.jobName) \(t.address)") { await loop.run() }
+            }
+        }
+        if let g = options.graphiteListen {
+            let l = GraphiteListener(address: g, ingestor: ingestor, decoders: decoders, logger: logger)
+            addLoop("graphite listener") { try await l.run() }
+        }
+        if let s = options.statsdListen {
+            let l = StatsDListener(address: s, ingestor: ingestor, decoders: decoders, logger: logger,
+                                   flushInterval: options.statsdFlushInterval)
+            addLoop("statsd listener") { try await l.run() }
+        }
+        if options.config.hostCollector {
+            let host = HostCollector(ingestor: ingestor, logger: logger)
+            let interval = options.config.hostCollectorInterval ?? options.config.scrapeInterval
+            addLoop("host collector") { await host.run(every: interval) }
+        }
+    }
+}

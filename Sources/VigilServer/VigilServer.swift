@@ -1,0 +1,142 @@
+import Foundation
+import Synchronization
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import VigilCore
+
+/// `vigil serve` as a reusable type: ingestion endpoints, self-metrics, health probes, pull collectors, and
+/// whatever other engineers add (query routes through `addRoutes`, background loops through `addService`).
+///
+/// Tests build one on port 0 and read the bound port from `run(onRunning:)`:
+/// ```swift
+/// let server = VigilServer(options: opts, appender: store, reader: store, decoders: .standard)
+/// let task = Task { try await server.run { port in ready.yield(port) } }
+/// ```
+public final class VigilServer: Sendable {
+    public let options: ServerOptions
+    public let ingestor: Ingestor
+    public let reader: any SeriesReader
+    public let metrics: SelfMetrics
+    public let decoders: IngestDecoders
+    public let logger: Logger
+    let limiter: InflightLimiter
+    private let routeInstallers: LockedList<@Sendable (Router<BasicRequestContext>, any SeriesReader) -> Void>
+    private let services: LockedList<any Service>
+    /// Set once the HTTP listener is bound.
+    public let ready = ReadyFlag()
+
+    public init(options: ServerOptions, appender: any SampleAppender, reader: any SeriesReader,
+                decoders: IngestDecoders, metrics: SelfMetrics = SelfMetrics(), logger: Logger = Logger(label: "vigil")) {
+        self.options = options
+        self.metrics = metrics
+        self.ingestor = Ingestor(appender: appender, limits: options.limits, metrics: metrics)
+        self.reader = reader
+        self.decoders = decoders
+        self.logger = logger
+        self.limiter = InflightLimiter(maxRequests: options.maxInflightRequests, maxBytes: options.maxInflightBytes,
+                                       metrics: metrics)
+        self.routeInstallers = LockedList()
+        self.services = LockedList()
+        metrics.set("vigil_build_info", [Label("version", vigilServerVersion)], 1)
+    }
+
+    /// Adds routes (e.g. the Prometheus query API) before `run`. They get the same auth and request metrics.
+    public func addRoutes(_ install: @escaping @Sendable (Router<BasicRequestContext>, any SeriesReader) -> Void) {
+        routeInstallers.append(install)
+    }
+
+    /// Adds a background loop (collector, online model) that runs as long as the server and stops with it.
+    public func addService(_ service: any Service) {
+        services.append(service)
+    }
+
+    /// Adds a background loop given as a closure; it should return when its task is cancelled.
+    public func addLoop(_ name: String, _ body: @escaping @Sendable () async throws -> Void) {
+        services.append(LoopService(name: name, body: body, logger: logger))
+    }
+
+    public func buildRouter() -> Router<BasicRequestContext> {
+        let router = Router<BasicRequestContext>()
+        var known = Set(Self.ingestPaths + ["/metrics", "/-/healthy", "/-/ready", "/api/v1/export"])
+        router.add(middleware: RequestMetricsMiddleware(metrics: metrics, knownPaths: known))
+        if let token = options.authToken {
+            router.add(middleware: AuthMiddleware(token: Array(token.utf8)))
+        }
+        addIngestRoutes(to: router)
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: self.metrics.render())))
+        }
+        router.get("/-/healthy") { _, _ in textResponse(.ok, "Vigil is Healthy.") }
+        router.get("/-/ready") { _, _ in
+            self.ready.isSet ? textResponse(.ok, "Vigil is Ready.") : textResponse(.serviceUnavailable, "Vigil is not ready.")
+        }
+        addExportRoute(to: router)
+        for install in routeInstallers.all { install(router, reader) }
+        known.removeAll()
+        return router
+    }
+
+    /// Runs until the surrounding task is cancelled. `onRunning` gets the bound TCP port.
+    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        try await makeApplication(onRunning: onRunning).run()
+    }
+
+    /// Runs until SIGTERM/SIGINT, then shuts down gracefully (what `vigil serve` calls).
+    public func runService(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        try await makeApplication(onRunning: onRunning).runService()
+    }
+
+    func makeApplication(onRunning: @escaping @Sendable (Int) async -> Void) throws -> some ApplicationProtocol {
+        try startCollectors()
+        let ready = self.ready
+        let logger = self.logger
+        return Application(
+            router: buildRouter(),
+            configuration: .init(address: .hostname(options.listen.host, port: options.listen.port), serverName: "vigil"),
+            services: services.all,
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                ready.set()
+                logger.info("vigil listening", metadata: ["address": "\(channel.localAddress.map { "\($0)" } ?? "?")"])
+                await onRunning(port)
+            },
+            logger: logger
+        )
+    }
+}
+
+public let vigilServerVersion = "0.1.0"
+
+/// A flag set once (server bound) and read from request handlers.
+public final class ReadyFlag: Sendable {
+    private let v = LockedList<Bool>()
+    public init() {}
+    public func set() { v.append(true) }
+    public var isSet: Bool { !v.all.isEmpty }
+}
+
+/// Append-only list behind a mutex.
+final class LockedList<T: Sendable>: Sendable {
+    private let items = Mutex<[T]>([])
+    func append(_ x: T) { items.withLock { $0.append(x) } }
+    var all: [T] { items.withLock { $0 } }
+}
+
+/// A closure run as a ServiceLifecycle service; cancellation (graceful shutdown) ends it quietly.
+struct LoopService: Service {
+    let name: String
+    let body: @Sendable () async throws -> Void
+    let logger: Logger
+
+    func run() async throws {
+        do {
+            try await cancelWhenGracefulShutdown { try await body() }
+        } catch is CancellationError {
+        } catch {
+            if !Task.isCancelled { logger.error("\(name) stopped", metadata: ["error": "\(error)"]) }
+        }
+    }
+}

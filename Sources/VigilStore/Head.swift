@@ -1,0 +1,248 @@
+import Foundation
+import VigilChunk
+import VigilCore
+
+/// One series in memory. Every mutable field is guarded by `Head.lock`.
+final class MemSeries {
+    let ref: UInt64
+    let labels: Labels
+    /// The open chunk.
+    var open = ChunkBuilder()
+    /// First timestamp past the open chunk's chunk-range window (a sample at or after it cuts the chunk).
+    var openBoundary: Int64 = .min
+    /// Cut chunks not yet in SQLite, oldest first.
+    var sealed: [ChunkBuilder] = []
+    /// Newest sample time anywhere (open, sealed or SQLite); `.min` when the series has no sample.
+    var maxTime: Int64 = .min
+    /// Time range of the chunks in SQLite (`persistedMin > persistedMax` when none).
+    var persistedMin: Int64 = .max
+    var persistedMax: Int64 = .min
+    /// The series has a row in SQLite's `series` table.
+    var inSQLite = false
+    /// Listed in `Head.dirty` (has sealed chunks waiting for SQLite).
+    var isDirty = false
+
+    init(ref: UInt64, labels: Labels) {
+        self.ref = ref
+        self.labels = labels
+    }
+
+    var headMinTime: Int64 { sealed.first?.minTime ?? open.minTime }
+    var headSampleCount: Int { sealed.reduce(open.count) { $0 + $1.count } }
+    var hasData: Bool { open.count > 0 || !sealed.isEmpty || persistedMin <= persistedMax }
+
+    /// Whether some chunk of the series overlaps [mint, maxt].
+    func overlaps(_ mint: Int64, _ maxt: Int64) -> Bool {
+        if persistedMin <= persistedMax && persistedMin <= maxt && persistedMax >= mint { return true }
+        if open.count > 0 && open.minTime <= maxt && open.maxTime >= mint { return true }
+        for c in sealed where c.minTime <= maxt && c.maxTime >= mint { return true }
+        return false
+    }
+}
+
+/// What a reader copies out of the head under the lock (chunks are value types).
+struct SeriesSnapshot {
+    let ref: UInt64
+    let labels: Labels
+    let hasPersisted: Bool
+    var headChunks: [ChunkBuilder]
+}
+
+/// The in-memory part of the store: series, their open and sealed chunks, the postings index.
+/// All state is guarded by `lock`; methods named `...Locked` require it held.
+final class Head: @unchecked Sendable {
+    let lock = NSLock()
+
+    let chunkRange: Int64
+    let samplesPerChunk: Int
+    let retention: Int64
+
+    // Guarded by `lock`:
+    private(set) var byRef: [UInt64: MemSeries] = [:]
+    /// Series by `seriesHash(labels)`; different label sets sharing a hash go to `collisions`.
+    private var byHash: [UInt64: MemSeries] = [:]
+    private var collisions: [UInt64: [MemSeries]] = [:]
+    /// name → value → refs (ascending).
+    private(set) var postings: [String: [String: [UInt64]]] = [:]
+    var nextRef: UInt64 = 1
+    /// Newest sample time across all series (for the retention bound on appends).
+    var maxTime: Int64 = .min
+    /// Series with sealed chunks waiting for SQLite.
+    var dirty: [MemSeries] = []
+    var sealedChunkCount = 0
+    /// WAL bytes written since the last checkpoint.
+    var walBytesSinceCheckpoint = 0
+    var closed = false
+
+    init(chunkRange: Int64, samplesPerChunk: Int, retention: Int64) {
+        self.chunkRange = max(1, chunkRange)
+        self.samplesPerChunk = max(1, samplesPerChunk)
+        self.retention = retention
+    }
+
+    // MARK: series map
+
+    func lookupLocked(_ labels: Labels, hash: UInt64) -> MemSeries? {
+        if let s = byHash[hash] {
+            if s.labels == labels { return s }
+            return collisions[hash]?.first { $0.labels == labels }
+        }
+        return nil
+    }
+
+    @discardableResult
+    func createLocked(ref: UInt64, labels: Labels, hash: UInt64) -> MemSeries {
+        let s = MemSeries(ref: ref, labels: labels)
+        if byHash[hash] == nil { byHash[hash] = s } else { collisions[hash, default: []].append(s) }
+        byRef[ref] = s
+        for l in labels {
+            // refs are mostly created in ascending order; keep the lists sorted regardless
+            var list = postings[l.name]?[l.value] ?? []
+            if let last = list.last, last > ref {
+                let i = list.firstIndex { $0 > ref } ?? list.count
+                list.insert(ref, at: i)
+            } else {
+                list.append(ref)
+            }
+            postings[l.name, default: [:]][l.value] = list
+        }
+        if ref >= nextRef { nextRef = ref + 1 }
+        return s
+    }
+
+    func removeLocked(_ s: MemSeries) {
+        byRef[s.ref] = nil
+        let h = seriesHash(s.labels)
+        if byHash[h] === s {
+            if var c = collisions[h], !c.isEmpty {
+                byHash[h] = c.removeFirst()
+                collisions[h] = c.isEmpty ? nil : c
+            } else {
+                byHash[h] = nil
+            }
+        } else if var c = collisions[h] {
+            c.removeAll { $0 === s }
+            collisions[h] = c.isEmpty ? nil : c
+        }
+        for l in s.labels {
+            guard var values = postings[l.name], var list = values[l.value] else { continue }
+            list.removeAll { $0 == s.ref }
+            values[l.value] = list.isEmpty ? nil : list
+            postings[l.name] = values.isEmpty ? nil : values
+        }
+        if s.isDirty {
+            dirty.removeAll { $0 === s }
+            sealedChunkCount -= s.sealed.count
+            s.isDirty = false
+        }
+    }
+
+    // MARK: appending samples to a series
+
+    /// Appends one sample known to be newer than `s.maxTime`, cutting the open chunk when full or at
+    /// a chunk-range boundary.
+    @inline(__always)
+    func appendSampleLocked(_ s: MemSeries, _ t: Int64, _ v: Double) {
+        if s.open.count > 0 && (s.open.count >= samplesPerChunk || t >= s.openBoundary) {
+            cutLocked(s)
+        }
+        if s.open.count == 0 {
+            let w = floorDiv(t, chunkRange)
+            s.openBoundary = w >= Int64.max / chunkRange ? .max : (w + 1) * chunkRange
+        }
+        s.open.append(t, v)
+        s.maxTime = t
+    }
+
+    func cutLocked(_ s: MemSeries) {
+        guard s.open.count > 0 else { return }
+        s.sealed.append(s.open)
+        s.open = ChunkBuilder()
+        sealedChunkCount += 1
+        if !s.isDirty {
+            s.isDirty = true
+            dirty.append(s)
+        }
+    }
+
+    /// Cuts every open chunk (flush).
+    func cutAllLocked() {
+        for s in byRef.values where s.open.count > 0 { cutLocked(s) }
+    }
+
+    // MARK: selection
+
+    /// Refs of series matching every matcher, ascending.
+    func selectRefsLocked(_ matchers: [LabelMatcher]) -> [UInt64] {
+        var candidate: [UInt64]? = nil
+        for m in matchers where !m.matchesEmpty {
+            let list = postingsLocked(for: m)
+            candidate = candidate.map { intersect($0, list) } ?? list
+            if candidate?.isEmpty == true { return [] }
+        }
+        var refs = candidate ?? byRef.keys.sorted()
+        let filters = matchers.filter { $0.matchesEmpty || ($0.type != .equal && $0.literalAlternatives == nil) }
+        if !filters.isEmpty {
+            refs = refs.filter { r in
+                guard let s = byRef[r] else { return false }
+                return filters.allSatisfy { $0.matches(s.labels) }
+            }
+        }
+        return refs
+    }
+
+    /// Postings for a matcher that does not match the empty string.
+    private func postingsLocked(for m: LabelMatcher) -> [UInt64] {
+        guard let values = postings[m.name] else { return [] }
+        switch m.type {
+        case .equal:
+            return values[m.value] ?? []
+        case .regexMatch:
+            if let lits = m.literalAlternatives {
+                return unionAll(lits.compactMap { values[$0] })
+            }
+            return unionAll(values.compactMap { m.matches($0.key) ? $0.value : nil })
+        case .notEqual, .regexNoMatch:
+            return unionAll(values.compactMap { m.matches($0.key) ? $0.value : nil })
+        }
+    }
+
+    func snapshotLocked(_ refs: [UInt64], mint: Int64, maxt: Int64) -> [SeriesSnapshot] {
+        var out: [SeriesSnapshot] = []
+        out.reserveCapacity(refs.count)
+        for r in refs {
+            guard let s = byRef[r] else { continue }
+            let hasPersisted = s.persistedMin <= s.persistedMax && s.persistedMin <= maxt && s.persistedMax >= mint
+            var chunks: [ChunkBuilder] = []
+            for c in s.sealed where c.minTime <= maxt && c.maxTime >= mint { chunks.append(c) }
+            if s.open.count > 0 && s.open.minTime <= maxt && s.open.maxTime >= mint { chunks.append(s.open) }
+            if hasPersisted || !chunks.isEmpty {
+                out.append(SeriesSnapshot(ref: r, labels: s.labels, hasPersisted: hasPersisted, headChunks: chunks))
+            }
+        }
+        return out
+    }
+
+    var seriesCountLocked: Int { byRef.count }
+}
+
+func intersect(_ a: [UInt64], _ b: [UInt64]) -> [UInt64] {
+    var out: [UInt64] = []
+    var i = 0, j = 0
+    while i < a.count && j < b.count {
+        if a[i] == b[j] {
+            out.append(a[i]); i += 1; j += 1
+        } else if a[i] < b[j] { i += 1 } else { j += 1 }
+    }
+    return out
+}
+
+func unionAll(_ lists: [[UInt64]]) -> [UInt64] {
+    if lists.count == 1 { return lists[0] }
+    var all = lists.flatMap { $0 }
+    all.sort()
+    var out: [UInt64] = []
+    out.reserveCapacity(all.count)
+    for r in all where out.last != r { out.append(r) }
+    return out
+}

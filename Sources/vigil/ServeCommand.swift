@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import Logging
+import VigilCore
+import VigilServer
+import VigilStore
+
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the metrics server: push endpoints, collectors and the embedded store.",
+        discussion: """
+            Accepts Prometheus remote_write 1.0/2.0 (POST /api/v1/write), text exposition \
+            (POST /api/v1/import/prometheus), Influx line protocol (POST /api/v2/write, /write), \
+            OTLP/HTTP metrics (POST /v1/metrics), and optionally Graphite (TCP) and StatsD (UDP). \
+            A write is answered only once its samples are durable. Self-metrics at GET /metrics; \
+            probes at GET /-/healthy and /-/ready. See docs/serve.md.
+
+            Examples:
+              vigil serve --data ./data
+              vigil serve --listen 0.0.0.0:9470 --config vigil.yml --auth-token-file token.txt --retention 30d
+              vigil serve --host-collector --statsd-listen 127.0.0.1:8125
+            """
+    )
+
+    @Option(help: "Address to listen on (HOST:PORT).")
+    var listen = "127.0.0.1:9470"
+
+    @Option(help: "Data directory of the embedded store.")
+    var data = "./data"
+
+    @Option(help: "YAML config with scrape_configs and collectors (see docs/serve.md).")
+    var config: String?
+
+    @Option(help: "File holding the bearer token every request must carry (except /-/healthy, /-/ready).")
+    var authTokenFile: String?
+
+    @Option(help: "How long samples are kept (e.g. 15d, 12h).")
+    var retention = "15d"
+
+    @Option(help: "WAL fsync policy: 'always' (answer after fsync) or a group-commit interval such as '1s'.")
+    var walFsync = "always"
+
+    @Option(help: "Largest request body accepted, in bytes (413 above).")
+    var maxBodyBytes = 64 << 20
+
+    @Option(help: "Graphite plaintext TCP listener HOST:PORT (off unless given).")
+    var graphiteListen: String?
+
+    @Option(help: "StatsD UDP listener HOST:PORT (off unless given).")
+    var statsdListen: String?
+
+    @Flag(help: "Collect this host's /proc metrics under node_exporter's names.")
+    var hostCollector = false
+
+    @Option(help: "Labels per series, __name__ included (400 above).")
+    var maxLabelsPerSeries = 64
+
+    @Option(help: "Bytes of a label name (400 above).")
+    var maxLabelNameLength = 256
+
+    @Option(help: "Bytes of a label value (400 above).")
+    var maxLabelValueLength = 4096
+
+    @Option(help: "New series accepted per second; 0 = unlimited (extra series are dropped and reported).")
+    var maxNewSeriesPerSecond = 0
+
+    @Option(help: "Active series; 0 = unlimited (new series over it are dropped and reported).")
+    var maxActiveSeries = 0
+
+    @Option(help: "Ingestion requests handled at once before answering 503.")
+    var maxInflightRequests = 64
+
+    @Option(help: "Request body bytes held at once before answering 503.")
+    var maxInflightBytes = 512 << 20
+
+    @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel = "info"
+
+    func run() async throws {
+        var logger = Logger(label: "vigil")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+        var opts = ServerOptions()
+        do {
+            opts.listen = try ListenAddress(parsing: listen)
+            if let g = graphiteListen { opts.graphiteListen = try ListenAddress(parsing: g) }
+            if let s = statsdListen { opts.statsdListen = try ListenAddress(parsing: s) }
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+        opts.maxBodyBytes = maxBodyBytes
+        opts.maxInflightRequests = max(1, maxInflightRequests)
+        opts.maxInflightBytes = max(1, maxInflightBytes)
+        opts.limits.maxLabelsPerSeries = maxLabelsPerSeries
+        opts.limits.maxLabelNameBytes = maxLabelNameLength
+        opts.limits.maxLabelValueBytes = maxLabelValueLength
+        opts.limits.maxNewSeriesPerSecond = maxNewSeriesPerSecond
+        opts.limits.maxActiveSeries = maxActiveSeries
+        if let file = authTokenFile {
+            let raw: String
+            do { raw = try String(contentsOfFile: file, encoding: .utf8) } catch {
+                throw ValidationError("cannot read --auth-token-file \(file): \(error.localizedDescription)")
+            }
+            let token = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !token.isEmpty else { throw ValidationError("--auth-token-file \(file) is empty") }
+            opts.authToken = token
+        }
+        if let config {
+            do { opts.config = try VigilConfig.load(file: config) } catch { throw ValidationError("\(error)") }
+        }
+        if hostCollector { opts.config.hostCollector = true }
+        let retentionMs: Int64
+        do { retentionMs = try DurationParser.milliseconds(retention) } catch { throw ValidationError("--retention: \(error)") }
+        let fsync: WALFsyncPolicy
+        do { fsync = try StoreWiring.parseFsync(walFsync) } catch { throw ValidationError("\(error)") }
+
+        let store = try StoreWiring.open(dataDir: data, retentionMs: retentionMs, fsync: fsync, logger: logger)
+        let server = VigilServer(options: opts, appender: store.appender, reader: store.reader,
+                                 decoders: StoreWiring.decoders(limits: opts.limits), logger: logger)
+        store.attach(server)
+        server.addRoutes { router, reader in addQueryRoutes(to: router, reader: reader) }
+        try await server.runService()
+        try await store.close()
+    }
+}

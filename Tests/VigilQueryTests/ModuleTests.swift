@@ -1,4 +1,0 @@
-import Testing
-@testable import VigilQuery
-
-@Test func moduleLinks() { #expect(VigilQueryModule.name == "VigilQuery") }

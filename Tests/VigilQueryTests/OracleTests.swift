@@ -1,0 +1,359 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Testing
+import VigilCore
+@testable import VigilQuery
+import VigilStore
+
+/// Differential test: Prometheus 2.42 (the Debian package) and Vigil get the same data; every query of
+/// corpus/queries.promql runs against both as instant queries and as range queries; answers must agree.
+@Suite(.serialized) struct OracleTests {
+    static let prometheusPath = "/usr/bin/prometheus"
+
+    @Test func corpusHasEnoughQueries() throws {
+        let q = try OracleTests.loadCorpus()
+        #expect(q.count >= 300)
+        // every corpus query parses in Vigil or is in the errors section
+        for query in q {
+            _ = try? Parser.parse(query)
+        }
+    }
+
+    @Test func oracleAgainstPrometheus() async throws {
+        guard FileManager.default.isExecutableFile(atPath: OracleTests.prometheusPath) else {
+            print("OracleTests: SKIPPED: \(OracleTests.prometheusPath) not found (install Debian's prometheus; `make test` does)")
+            return
+        }
+        let queries = try OracleTests.loadCorpus()
+        let data = OracleData.series()
+        let prom = try await PrometheusProcess.start()
+        defer { prom.stop() }
+        try await prom.remoteWrite(data)
+        // Let the head become queryable for all series.
+        try await prom.waitForSeries(count: data.count)
+
+        // Vigil reads through the real store: sealed chunks flushed to SQLite, the rest in the head.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-oracle-tsdb-\(UUID().uuidString)")
+        var o = TSDBOptions()
+        o.maintenanceInterval = nil
+        o.retention = 0
+        let db = try TSDB(directory: dir.path, options: o)
+        defer {
+            try? db.close()
+            try? FileManager.default.removeItem(at: dir)
+        }
+        let appended = try db.appendSync(data)
+        #expect(appended.accepted == data.reduce(0) { $0 + $1.count })
+        try db.flush()
+        let engine = Engine(reader: db)
+        var total = 0
+        var matched = 0
+        var mismatches: [String] = []
+        let rangeSpecs: [(Int64, Int64, Int64)] = [
+            (OracleData.start, OracleData.start + OracleData.span + 300_000, 60_000),
+            (OracleData.start + 7_000, OracleData.start + OracleData.span, 37_000),
+        ]
+        for q in queries {
+            for t in OracleData.instantTimes {
+                total += 1
+                let p = try await prom.get("/api/v1/query", ["query": q, "time": GoFormat.timestamp(t)])
+                let v = OracleTests.vigilJSON { try engine.instantQuery(q, at: t) }
+                if let why = OracleTests.compare(p, v, ordered: q.hasPrefix("sort")) {
+                    mismatches.append("instant @\(GoFormat.timestamp(t)) \(q): \(why)")
+                } else { matched += 1 }
+            }
+            for (s, e, st) in rangeSpecs {
+                total += 1
+                let p = try await prom.get("/api/v1/query_range", ["query": q, "start": GoFormat.timestamp(s),
+                                                                   "end": GoFormat.timestamp(e), "step": GoFormat.formatF(Double(st) / 1000)])
+                let v = OracleTests.vigilJSON { try engine.rangeQuery(q, start: s, end: e, step: st) }
+                if let why = OracleTests.compare(p, v, ordered: false) {
+                    mismatches.append("range \(GoFormat.timestamp(s))..\(GoFormat.timestamp(e)) step \(st / 1000)s \(q): \(why)")
+                } else { matched += 1 }
+            }
+        }
+        let rate = Double(matched) / Double(max(total, 1))
+        var report = "oracle: \(queries.count) queries, \(matched)/\(total) evaluations match Prometheus 2.42 (\(String(format: "%.2f", rate * 100))%)\n"
+        for m in mismatches { report += "MISMATCH " + m + "\n" }
+        print(report)
+        let reportPath = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-oracle-report.txt")
+        try? report.write(to: reportPath, atomically: true, encoding: .utf8)
+        #expect(mismatches.isEmpty, "\(mismatches.count) mismatches; first: \(mismatches.prefix(5).joined(separator: "\n"))")
+    }
+
+    // MARK: corpus
+
+    static func loadCorpus() throws -> [String] {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("corpus/queries.promql")
+        let text = try String(contentsOf: url, encoding: .utf8)
+        return text.split(separator: "\n").map { String($0).trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty && !$0.hasPrefix("#") }
+    }
+
+    // MARK: comparison
+
+    static func vigilJSON(_ f: () throws -> QueryResult) -> String {
+        do {
+            return PromJSON.success(PromJSON.data(try f()))
+        } catch let e as QueryError {
+            return PromJSON.error(e.errorType, e.description)
+        } catch {
+            return PromJSON.error("execution", "\(error)")
+        }
+    }
+
+    static func num(_ s: Any?) -> Double? {
+        if let s = s as? String {
+            switch s {
+            case "NaN": return .nan
+            case "+Inf": return .infinity
+            case "-Inf": return -.infinity
+            default: return Double(s)
+            }
+        }
+        if let n = s as? NSNumber { return n.doubleValue }
+        return nil
+    }
+
+    static func close(_ a: Double, _ b: Double) -> Bool {
+        if a.isNaN || b.isNaN { return a.isNaN && b.isNaN }
+        if a == b { return true }
+        let m = max(abs(a), abs(b))
+        return abs(a - b) / m <= 1e-9
+    }
+
+    /// nil when equal; otherwise a short reason.
+    static func compare(_ promBody: Data, _ vigilBody: String, ordered: Bool) -> String? {
+        guard let p = try? JSONSerialization.jsonObject(with: promBody) as? [String: Any],
+              let v = try? JSONSerialization.jsonObject(with: Data(vigilBody.utf8)) as? [String: Any] else {
+            return "unparsable JSON: vigil=\(vigilBody.prefix(200))"
+        }
+        let ps = p["status"] as? String, vs = v["status"] as? String
+        if ps != vs {
+            return "status prometheus=\(ps ?? "?") (\(p["error"] ?? "")) vigil=\(vs ?? "?") (\(v["error"] ?? ""))"
+        }
+        if ps == "error" {
+            if (p["errorType"] as? String) != (v["errorType"] as? String) {
+                return "errorType prometheus=\(p["errorType"] ?? "") vigil=\(v["errorType"] ?? "") (\(p["error"] ?? "") / \(v["error"] ?? ""))"
+            }
+            return nil
+        }
+        guard let pd = p["data"] as? [String: Any], let vd = v["data"] as? [String: Any] else { return "no data" }
+        let pt = pd["resultType"] as? String, vt = vd["resultType"] as? String
+        if pt != vt { return "resultType prometheus=\(pt ?? "") vigil=\(vt ?? "")" }
+        switch pt {
+        case "scalar", "string":
+            let pa = pd["result"] as? [Any] ?? [], va = vd["result"] as? [Any] ?? []
+            guard pa.count == 2, va.count == 2 else { return "bad scalar" }
+            if !close(num(pa[0]) ?? -1, num(va[0]) ?? -2) { return "scalar time differs" }
+            if pt == "string" { return (pa[1] as? String) == (va[1] as? String) ? nil : "string differs" }
+            return close(num(pa[1]) ?? 0, num(va[1]) ?? 1) ? nil : "scalar prometheus=\(pa[1]) vigil=\(va[1])"
+        default:
+            let pr = pd["result"] as? [[String: Any]] ?? [], vr = vd["result"] as? [[String: Any]] ?? []
+            func key(_ e: [String: Any]) -> String {
+                let m = e["metric"] as? [String: String] ?? [:]
+                return m.keys.sorted().map { "\($0)=\(m[$0]!)" }.joined(separator: ",")
+            }
+            func points(_ e: [String: Any]) -> [(Double, Double)] {
+                if let vals = e["values"] as? [[Any]] { return vals.map { (num($0[0]) ?? 0, num($0[1]) ?? 0) } }
+                if let val = e["value"] as? [Any] { return [(num(val[0]) ?? 0, num(val[1]) ?? 0)] }
+                return []
+            }
+            if pr.count != vr.count {
+                return "series count prometheus=\(pr.count) vigil=\(vr.count): p=\(pr.map(key).sorted().prefix(4)) v=\(vr.map(key).sorted().prefix(4))"
+            }
+            if ordered {
+                for (a, b) in zip(pr, vr) where key(a) != key(b) { return "order differs at \(key(a)) vs \(key(b))" }
+            }
+            var vmap: [String: [String: Any]] = [:]
+            for e in vr { vmap[key(e)] = e }
+            for e in pr {
+                let k = key(e)
+                guard let o = vmap[k] else { return "series {\(k)} missing in vigil; vigil has \(vr.map(key).sorted().prefix(4))" }
+                let a = points(e), b = points(o)
+                if a.count != b.count {
+                    let at = Set(a.map(\.0)), bt = Set(b.map(\.0))
+                    return "{\(k)} points prometheus=\(a.count) vigil=\(b.count); only-prom \(at.subtracting(bt).sorted().prefix(3)) only-vigil \(bt.subtracting(at).sorted().prefix(3))"
+                }
+                for (x, y) in zip(a, b) {
+                    if !close(x.0, y.0) { return "{\(k)} timestamp \(x.0) vs \(y.0)" }
+                    if !close(x.1, y.1) { return "{\(k)} @\(x.0) prometheus=\(x.1) vigil=\(y.1)" }
+                }
+            }
+            return nil
+        }
+    }
+}
+
+/// A Prometheus server started for the test on a free loopback port with a temporary TSDB; stopped by `stop()`.
+final class PrometheusProcess: @unchecked Sendable {
+    let process: Process
+    let dir: URL
+    let base: String
+
+    private init(process: Process, dir: URL, base: String) {
+        self.process = process
+        self.dir = dir
+        self.base = base
+    }
+
+    static func freePort() -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_port = 0
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
+        }
+        _ = withUnsafeMutablePointer(to: &addr) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
+        }
+        return Int(UInt16(bigEndian: addr.sin_port))
+    }
+
+    static func start() async throws -> PrometheusProcess {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-oracle-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let config = dir.appendingPathComponent("prometheus.yml")
+        try "global:\n  scrape_interval: 1h\n".write(to: config, atomically: true, encoding: .utf8)
+        let port = freePort()
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: OracleTests.prometheusPath)
+        p.arguments = [
+            "--config.file=\(config.path)", "--storage.tsdb.path=\(dir.appendingPathComponent("data").path)",
+            "--web.listen-address=127.0.0.1:\(port)", "--web.enable-remote-write-receiver", "--log.level=error",
+        ]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let prom = PrometheusProcess(process: p, dir: dir, base: "http://127.0.0.1:\(port)")
+        // wait for readiness, bounded
+        for _ in 0..<150 {
+            if let (_, r) = try? await URLSession.shared.data(from: URL(string: prom.base + "/-/ready")!),
+               (r as? HTTPURLResponse)?.statusCode == 200 {
+                return prom
+            }
+            try await Task.sleep(nanoseconds: 200_000_000)
+        }
+        prom.stop()
+        throw TestFailure("prometheus did not become ready")
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(at: dir)
+    }
+
+    func get(_ path: String, _ params: [String: String]) async throws -> Data {
+        var c = URLComponents(string: base + path)!
+        c.queryItems = params.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
+        // '+' must be encoded in query values
+        c.percentEncodedQuery = c.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B")
+        var req = URLRequest(url: c.url!)
+        req.timeoutInterval = 30
+        let (d, _) = try await URLSession.shared.data(for: req)
+        return d
+    }
+
+    func remoteWrite(_ series: [SeriesSamples]) async throws {
+        let body = RemoteWriteEncoder.snappyLiteral(RemoteWriteEncoder.writeRequest(series))
+        var req = URLRequest(url: URL(string: base + "/api/v1/write")!)
+        req.httpMethod = "POST"
+        req.setValue("snappy", forHTTPHeaderField: "Content-Encoding")
+        req.setValue("application/x-protobuf", forHTTPHeaderField: "Content-Type")
+        req.setValue("0.1.0", forHTTPHeaderField: "X-Prometheus-Remote-Write-Version")
+        req.httpBody = body
+        req.timeoutInterval = 60
+        let (d, r) = try await URLSession.shared.data(for: req)
+        let code = (r as? HTTPURLResponse)?.statusCode ?? 0
+        if code / 100 != 2 { throw TestFailure("remote_write: HTTP \(code): \(String(decoding: d, as: UTF8.self))") }
+    }
+
+    func waitForSeries(count: Int) async throws {
+        for _ in 0..<50 {
+            let d = try await get("/api/v1/series", ["match[]": "{__name__=~\".+\"}", "start": "0", "end": "2000000000"])
+            if let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any], let a = o["data"] as? [Any], a.count >= count {
+                return
+            }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        throw TestFailure("prometheus does not show the written series")
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ d: String) { description = d }
+}
+
+/// remote_write 1.0 bodies: protobuf WriteRequest, snappy block format (literal-only, valid for any decoder).
+enum RemoteWriteEncoder {
+    static func varint(_ v: UInt64, _ out: inout [UInt8]) {
+        var x = v
+        while x >= 0x80 {
+            out.append(UInt8(x & 0x7F) | 0x80)
+            x >>= 7
+        }
+        out.append(UInt8(x))
+    }
+
+    static func lengthDelimited(_ field: UInt64, _ payload: [UInt8], _ out: inout [UInt8]) {
+        varint(field << 3 | 2, &out)
+        varint(UInt64(payload.count), &out)
+        out += payload
+    }
+
+    static func writeRequest(_ series: [SeriesSamples]) -> [UInt8] {
+        var out: [UInt8] = []
+        for s in series {
+            var ts: [UInt8] = []
+            for l in s.labels {
+                var lb: [UInt8] = []
+                lengthDelimited(1, Array(l.name.utf8), &lb)
+                lengthDelimited(2, Array(l.value.utf8), &lb)
+                lengthDelimited(1, lb, &ts)
+            }
+            for i in 0..<s.count {
+                var sb: [UInt8] = []
+                varint(1 << 3 | 1, &sb)
+                withUnsafeBytes(of: s.values[i].bitPattern.littleEndian) { sb += $0 }
+                varint(2 << 3 | 0, &sb)
+                varint(UInt64(bitPattern: s.timestamps[i]), &sb)
+                lengthDelimited(2, sb, &ts)
+            }
+            lengthDelimited(1, ts, &out)
+        }
+        return out
+    }
+
+    static func snappyLiteral(_ data: [UInt8]) -> Data {
+        var out: [UInt8] = []
+        varint(UInt64(data.count), &out)
+        var i = 0
+        while i < data.count {
+            let n = min(65536, data.count - i)
+            let l = n - 1
+            if l < 60 {
+                out.append(UInt8(l << 2))
+            } else if l < 256 {
+                out.append(60 << 2)
+                out.append(UInt8(l))
+            } else {
+                out.append(61 << 2)
+                out.append(UInt8(l & 0xFF))
+                out.append(UInt8(l >> 8))
+            }
+            out += data[i..<(i + n)]
+            i += n
+        }
+        return Data(out)
+    }
+}

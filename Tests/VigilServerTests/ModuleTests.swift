@@ -1,4 +1,0 @@
-import Testing
-@testable import VigilServer
-
-@Test func moduleLinks() { #expect(VigilServerModule.name == "VigilServer") }

@@ -1,4 +1,0 @@
-import Testing
-@testable import VigilStore
-
-@Test func moduleLinks() { #expect(VigilStoreModule.name == "VigilStore") }
