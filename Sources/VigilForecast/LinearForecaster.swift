@@ -98,6 +98,45 @@ public struct LinearForecaster: Sendable, Equatable {
     }
 }
 
+extension LinearForecaster {
+    /// Single-precision inference (`sgemm`): about twice the throughput of `predict`, for values whose magnitude
+    /// is modest relative to their variation (float32 keeps ~7 digits: CPU %, latencies, rates; not 6e6 ± 1).
+    /// Same layout and threading as `predict`; no interval bounds.
+    public func predictFloat(_ x: UnsafePointer<Float>, rows n: Int, forecast: UnsafeMutablePointer<Float>, threads: Int = 1) {
+        let L = inputLength, H = horizon
+        let wf = weights.map { Float($0) }
+        let c = lastCoefficients.map { Float($0) }
+        let b = bias.map { Float($0) }
+        let parts = max(1, min(threads, n / 1024 + 1))
+        let previous = BLAS.threads
+        if parts > 1 { BLAS.setThreads(1) }
+        let ctx = FloatContext(x: x, f: forecast, w: wf, c: c, b: b)
+        runOnThreads(parts) { p in
+            let r0 = n * p / parts, r1 = n * (p + 1) / parts
+            guard r1 > r0 else { return }
+            let xs = ctx.x + r0 * L, fs = ctx.f + r0 * H
+            ctx.w.withUnsafeBufferPointer { wp in BLAS.sgemm(xs, wp.baseAddress!, fs, m: r1 - r0, n: H, k: L) }
+            for r in 0..<(r1 - r0) {
+                let row = xs + r * L
+                let last = row[L - 1]
+                var s1: Float = 0, s2: Float = 0
+                for i in 0..<L { let d = row[i] - last; s1 += d; s2 += d * d }
+                let m = s1 / Float(L)
+                let sd = max((max(0, s2 / Float(L) - m * m)).squareRoot(), max(1e-9, 1e-6 * abs(last)))
+                let fr = fs + r * H
+                for h in 0..<H { fr[h] += last * ctx.c[h] + sd * ctx.b[h] }
+            }
+        }
+        if parts > 1 { BLAS.setThreads(previous) }
+    }
+}
+
+private struct FloatContext: @unchecked Sendable {
+    let x: UnsafePointer<Float>
+    let f: UnsafeMutablePointer<Float>
+    let w: [Float], c: [Float], b: [Float]
+}
+
 /// Raw pointers shared with the prediction threads; each thread touches a disjoint row range.
 private struct PredictContext: @unchecked Sendable {
     let model: LinearForecaster

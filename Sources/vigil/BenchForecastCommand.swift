@@ -23,9 +23,10 @@ struct BenchForecastCommand: AsyncParsableCommand {
     @Option(help: "Repetitions (best is reported).") var reps = 5
     @Option(help: "Dedicated threads for the inference.") var threads = 2
     @Option(help: "Optional .vgm forecaster (must match L and H); otherwise one is fitted on synthetic data.") var model: String?
+    @Flag(help: "Also time the single-precision path (sgemm, no intervals).") var float = false
 
     func run() async throws {
-        let n = series, L = inputLength, H = horizon, reps = reps, threads = threads, modelPath = model
+        let n = series, L = inputLength, H = horizon, reps = reps, threads = threads, modelPath = model, withFloat = float
         let result = try await BLASWorker.shared.run { () throws -> String in
             var out = ""
             func say(_ s: String) { stderr(s); out += s + "\n" }
@@ -67,7 +68,7 @@ struct BenchForecastCommand: AsyncParsableCommand {
                     }
                 }
             }
-            var f = [Double](repeating: 0, count: n * H), lo = f, hi = f
+            var f = [Double](repeating: 0, count: n * H), lo = f, hi = f, g = f
             var best = Double.infinity, bestGemm = Double.infinity
             for _ in 0..<reps {
                 let t = Date()
@@ -86,7 +87,7 @@ struct BenchForecastCommand: AsyncParsableCommand {
                 let t2 = Date()
                 x.withUnsafeBufferPointer { xp in
                     m.weights.withUnsafeBufferPointer { wp in
-                        f.withUnsafeMutableBufferPointer { fp in BLAS.gemm(xp.baseAddress!, wp.baseAddress!, fp.baseAddress!, m: n, n: H, k: L) }
+                        g.withUnsafeMutableBufferPointer { gp in BLAS.gemm(xp.baseAddress!, wp.baseAddress!, gp.baseAddress!, m: n, n: H, k: L) }
                     }
                 }
                 bestGemm = min(bestGemm, Date().timeIntervalSince(t2))
@@ -97,6 +98,23 @@ struct BenchForecastCommand: AsyncParsableCommand {
             say(String(format: "  dgemm alone (%d×%d·%d×%d, OpenBLAS 2 threads): %.3f s → %.1f GFLOP/s", n, L, L, H, bestGemm, flops / bestGemm / 1e9))
             let checksum = f.reduce(0, +)
             say("  checksum \(checksum.isFinite ? "finite" : "NOT FINITE")")
+            if withFloat {
+                let xf = x.map { Float($0) }
+                x = []
+                var ff = [Float](repeating: 0, count: n * H)
+                var bestF = Double.infinity
+                for _ in 0..<reps {
+                    let t = Date()
+                    xf.withUnsafeBufferPointer { xp in
+                        ff.withUnsafeMutableBufferPointer { fp in m.predictFloat(xp.baseAddress!, rows: n, forecast: fp.baseAddress!, threads: threads) }
+                    }
+                    bestF = min(bestF, Date().timeIntervalSince(t))
+                }
+                var maxRel = 0.0
+                for i in stride(from: 0, to: n * H, by: 997) { maxRel = max(maxRel, abs(Double(ff[i]) - f[i]) / max(1, abs(f[i]))) }
+                say(String(format: "float32 path (sgemm, no intervals): %.3f s best of %d → %.1f M series/s, %.1f GFLOP/s; max relative difference to float64 %.1e",
+                           bestF, reps, Double(n) / bestF / 1e6, flops / bestF / 1e9, maxRel))
+            }
             return out
         }
         _ = result

@@ -91,6 +91,23 @@ import Testing
         }
     }
 
+    @Test func floatPathAgreesWithDoublePath() throws {
+        let data = pooled(6, n: 300, seed: 13)
+        let (m, _) = try ForecasterTrainer.fit(data.map { TrainingSeries(values: $0, calibrationStart: 240) },
+                                              options: ForecasterTrainingOptions(inputLength: 24, horizon: 4, stepMs: 0))
+        let n = 2500
+        var rng = TestRNG(6)
+        let x = (0..<(n * 24)).map { _ in rng.normal() * 5 + 40 }
+        let d = m.predict(x, rows: n, threads: 2).forecast
+        let xf = x.map { Float($0) }
+        var f = [Float](repeating: 0, count: n * 4)
+        xf.withUnsafeBufferPointer { xp in f.withUnsafeMutableBufferPointer { fp in m.predictFloat(xp.baseAddress!, rows: n, forecast: fp.baseAddress!, threads: 2) } }
+        var worst = 0.0
+        for i in d.indices { worst = max(worst, abs(Double(f[i]) - d[i]) / max(1, abs(d[i]))) }
+        #expect(worst < 1e-4, "max relative difference \(worst)")
+        #expect(worst > 0)  // it really is a different (single-precision) computation
+    }
+
     @Test func seasonalNaiveMatrixRepeatsTheLastSeason() {
         let m = LinearForecaster.seasonalNaive(inputLength: 8, horizon: 6, period: 4, stepMs: 0)
         let x: [Double] = [0, 0, 0, 0, 1, 5, 2, 7]
