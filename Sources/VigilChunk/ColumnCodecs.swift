@@ -100,14 +100,17 @@ enum ColumnCodecs {
         var r = BitReader(b, startByte: pos)
         try IntColumn.readValues(tplan, n: n, &r, tp)
         // Decode the integers in place in the value column's memory, then scale.
-        let mp = UnsafeMutableRawPointer(vp).assumingMemoryBound(to: Int64.self)
-        try IntColumn.readValues(vplan, n: n, &r, mp)
+        let r2: Result<Void, ChunkError> = vp.withMemoryRebound(to: Int64.self, capacity: n) { mp in
+            Result { () throws(ChunkError) in try IntColumn.readValues(vplan, n: n, &r, mp) }
+        }
+        try r2.get()
         try finish(r, b.count)
+        let raw = UnsafeMutableRawPointer(vp)
         if e == 0 {
-            for i in 0..<n { vp[i] = Double(mp[i]) }
+            for i in 0..<n { vp[i] = Double(raw.load(fromByteOffset: 8 * i, as: Int64.self)) }
         } else {
             let p = powersOfTen[e]
-            for i in 0..<n { vp[i] = Double(mp[i]) / p }
+            for i in 0..<n { vp[i] = Double(raw.load(fromByteOffset: 8 * i, as: Int64.self)) / p }
         }
     }
 

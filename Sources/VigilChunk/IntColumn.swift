@@ -8,6 +8,7 @@ struct IntColumnPlan: Sendable {
     var order = 0           // 0: the values, 1: deltas, 2: delta-of-deltas
     var zigzag = false      // residual = zigzag((r - base) / g), else (r - base) / g as unsigned
     var constant = false    // every residual equals base: no bits
+    var packed = false      // every residual in exactly escapeWidth bits (no Rice)
     var base: Int64 = 0
     var divisor: UInt64 = 1
     var k = 0               // Rice parameter
@@ -29,6 +30,13 @@ enum IntColumn {
     /// Picks the cheapest order (0...2), centring (median + zigzag, or minimum) and Rice parameter.
     /// `scratch` must hold at least x.count elements.
     static func plan(_ x: UnsafeBufferPointer<Int64>, scratch: UnsafeMutableBufferPointer<Int64>) -> IntColumnPlan {
+        withUnsafeTemporaryAllocation(of: UInt64.self, capacity: max(x.count, 1)) { ubuf in
+            plan(x, scratch: scratch, codes: ubuf)
+        }
+    }
+
+    static func plan(_ x: UnsafeBufferPointer<Int64>, scratch: UnsafeMutableBufferPointer<Int64>,
+                     codes ubuf: UnsafeMutableBufferPointer<UInt64>) -> IntColumnPlan {
         let n = x.count
         var best = IntColumnPlan()
         best.bits = Int.max
@@ -38,7 +46,19 @@ enum IntColumn {
             best.headerBytes = 1
             return best
         }
-        for order in 0...min(2, n) {
+        // Shortcut: a constant column (equal values, equal deltas or equal delta-of-deltas) costs no
+        // bits; take the lowest such order and skip the search.
+        var orders = 0...min(2, n)
+        if n >= 3 {
+            var eq0 = true, eq1 = true, eq2 = true
+            let d0 = x[1] &- x[0]
+            let dd0 = (x[2] &- x[1]) &- d0
+            for i in 1..<n where x[i] != x[0] { eq0 = false; break }
+            if !eq0 { for i in 2..<n where x[i] &- x[i - 1] != d0 { eq1 = false; break } }
+            if !eq0 && !eq1 { for i in 3..<n where (x[i] &- x[i - 1]) &- (x[i - 1] &- x[i - 2]) != dd0 { eq2 = false; break } }
+            if eq0 { orders = 0...0 } else if eq1 { orders = 1...1 } else if eq2 { orders = 2...2 }
+        }
+        for order in orders {
             // residuals into scratch[0..<m]
             let m = n - order
             var firsts: (Int64, Int64) = (0, 0)
@@ -83,10 +103,15 @@ enum IntColumn {
                 continue
             }
             for zz in [false, true] {
-                let base: Int64 = zz ? median(r) : lo
+                let base: Int64 = zz ? median(r, scratch: ubuf) : lo
                 var g: UInt64 = 0
-                for v in r { g = gcd(g, magnitude(v &- base)) }
+                for v in r {
+                    g = gcd(g, magnitude(v &- base))
+                    if g == 1 { break }
+                }
                 if g == 0 { g = 1 }
+                let u = UnsafeMutableBufferPointer(rebasing: ubuf[0..<m])
+                for i in 0..<m { u[i] = residual(r[i], base: base, g: g, zigzag: zz) }
                 var p = IntColumnPlan()
                 p.order = order
                 p.zigzag = zz
@@ -94,10 +119,16 @@ enum IntColumn {
                 p.divisor = g
                 p.firsts = firsts
                 p.headerBytes = firstsBytes + Bytes.uvarintSize(Bytes.zigzag(base)) + Bytes.uvarintSize(g) + 2
-                let (k, w, bits) = riceCost(r, base: base, g: g, zigzag: zz)
+                let (k, w, bits) = riceCost(UnsafeBufferPointer(u))
                 p.k = k
                 p.escapeWidth = w
                 p.bits = bits
+                if p.totalBitsIfAlone < best.totalBitsIfAlone { best = p }
+                // Fixed width: best for near-uniform residuals; one header byte less (no k).
+                p.packed = true
+                p.k = 0
+                p.bits = m * w
+                p.headerBytes -= 1
                 if p.totalBitsIfAlone < best.totalBitsIfAlone { best = p }
             }
         }
@@ -111,44 +142,61 @@ enum IntColumn {
         return zigzag ? Bytes.zigzag(q) : UInt64(bitPattern: q)
     }
 
-    /// Best Rice parameter for the residuals: (k, escape width, bits).
-    static func riceCost(_ r: UnsafeMutableBufferPointer<Int64>, base: Int64, g: UInt64, zigzag: Bool) -> (Int, Int, Int) {
+    /// Best Rice parameter for the residual codes: (k, escape width, bits).
+    static func riceCost(_ u: UnsafeBufferPointer<UInt64>) -> (Int, Int, Int) {
         var maxU: UInt64 = 0
         var sum: Double = 0
-        for v in r {
-            let u = residual(v, base: base, g: g, zigzag: zigzag)
-            if u > maxU { maxU = u }
-            sum += Double(u)
+        for v in u {
+            maxU = max(maxU, v)
+            sum += Double(v)
         }
         let w = 64 - maxU.leadingZeroBitCount
-        let mean = sum / Double(r.count)
+        let mean = sum / Double(u.count)
         // Rice's optimum is near log2(mean * ln 2); try a neighbourhood around it.
         let guess = mean < 1 ? 0 : Int((mean * 0.6931).log2Floor)
         var bestK = 0
         var bestBits = Int.max
         let kmax = min(w, 56)
-        let lo = max(0, min(guess - 2, kmax))
+        let lo = max(0, min(guess - 1, kmax))
         let hi = min(kmax, max(guess + 2, lo))
-        do {
-            for k in lo...hi {
-                var bits = 0
-                for v in r {
-                    let q = Int(truncatingIfNeeded: residual(v, base: base, g: g, zigzag: zigzag) >> UInt64(k))
-                    bits &+= (q >= 0 && q < qmax) ? q + 1 + k : qmax + w
-                }
-                if bits < bestBits {
-                    bestBits = bits
-                    bestK = k
-                }
+        for k in lo...hi {
+            var bits = 0
+            let kk = UInt64(k)
+            for v in u {
+                let q = v >> kk
+                bits &+= q < UInt64(qmax) ? Int(q) &+ 1 &+ k : qmax &+ w
+            }
+            if bits < bestBits {
+                bestBits = bits
+                bestK = k
             }
         }
         return (bestK, w, bestBits)
     }
 
-    static func median(_ r: UnsafeMutableBufferPointer<Int64>) -> Int64 {
-        var c = Array(r)
-        c.sort()
-        return c[c.count / 2]
+    /// The element of rank count/2 (quickselect on a copy in `scratch`).
+    static func median(_ r: UnsafeMutableBufferPointer<Int64>, scratch: UnsafeMutableBufferPointer<UInt64>) -> Int64 {
+        let n = r.count
+        let a = scratch
+        // Ordered as Int64s, stored as their bit patterns.
+        for i in 0..<n { a[i] = UInt64(bitPattern: r[i]) }
+        let kth = n / 2
+        var lo = 0, hi = n - 1
+        while lo < hi {
+            let pivot = Int64(bitPattern: a[(lo + hi) / 2])
+            var i = lo, j = hi
+            while i <= j {
+                while Int64(bitPattern: a[i]) < pivot { i += 1 }
+                while Int64(bitPattern: a[j]) > pivot { j -= 1 }
+                if i <= j {
+                    a.swapAt(i, j)
+                    i += 1
+                    j -= 1
+                }
+            }
+            if kth <= j { hi = j } else if kth >= i { lo = i } else { break }
+        }
+        return Int64(bitPattern: a[kth])
     }
 
     @inline(__always)
@@ -163,13 +211,13 @@ enum IntColumn {
     // MARK: writing
 
     static func writeHeader(_ p: IntColumnPlan, _ out: inout [UInt8]) {
-        out.append(UInt8(p.order) | (p.zigzag ? 4 : 0) | (p.constant ? 8 : 0))
+        out.append(UInt8(p.order) | (p.zigzag ? 4 : 0) | (p.constant ? 8 : 0) | (p.packed ? 16 : 0))
         if p.order >= 1 { Bytes.putVarint(&out, p.firsts.0) }
         if p.order == 2 { Bytes.putVarint(&out, p.firsts.1) }
         Bytes.putVarint(&out, p.base)
         if !p.constant {
             Bytes.putUvarint(&out, p.divisor)
-            out.append(UInt8(p.k))
+            if !p.packed { out.append(UInt8(p.k)) }
             out.append(UInt8(p.escapeWidth))
         }
     }
@@ -186,6 +234,10 @@ enum IntColumn {
             default: r = (x[i] &- x[i - 1]) &- (x[i - 1] &- x[i - 2])
             }
             let u = residual(r, base: p.base, g: p.divisor, zigzag: p.zigzag)
+            if p.packed {
+                w.write(u, p.escapeWidth)
+                continue
+            }
             let q = u >> UInt64(p.k)
             if q < UInt64(qmax) {
                 w.writeUnary(Int(q))
@@ -202,16 +254,17 @@ enum IntColumn {
     static func readHeader(_ b: UnsafeRawBufferPointer, _ pos: inout Int) throws(ChunkError) -> IntColumnPlan {
         var p = IntColumnPlan()
         let mode = try Bytes.getByte(b, &pos)
-        guard mode & 0xF0 == 0, mode & 3 != 3 else { throw .corrupt("integer column mode \(mode)") }
+        guard mode & 0xE0 == 0, mode & 3 != 3, mode & 0x18 != 0x18 else { throw .corrupt("integer column mode \(mode)") }
         p.order = Int(mode & 3)
         p.zigzag = mode & 4 != 0
         p.constant = mode & 8 != 0
+        p.packed = mode & 16 != 0
         if p.order >= 1 { p.firsts.0 = try Bytes.getVarint(b, &pos) }
         if p.order == 2 { p.firsts.1 = try Bytes.getVarint(b, &pos) }
         p.base = try Bytes.getVarint(b, &pos)
         if !p.constant {
             p.divisor = try Bytes.getUvarint(b, &pos)
-            p.k = Int(try Bytes.getByte(b, &pos))
+            p.k = p.packed ? 0 : Int(try Bytes.getByte(b, &pos))
             p.escapeWidth = Int(try Bytes.getByte(b, &pos))
             guard p.divisor >= 1 else { throw .corrupt("integer column divisor 0") }
             guard p.k <= 56 else { throw .corrupt("integer column Rice parameter \(p.k)") }
@@ -231,6 +284,29 @@ enum IntColumn {
             while i < n {
                 out[i] = p.base
                 i &+= 1
+            }
+        } else if p.packed {
+            let ew = p.escapeWidth
+            let g = Int64(bitPattern: p.divisor)
+            let base = p.base
+            let zz = p.zigzag
+            var i = p.order
+            if ew <= 56 {
+                let mask: UInt64 = (1 << UInt64(ew)) &- 1
+                while i < n {
+                    let u = r.peek() & mask
+                    r.bitPos &+= ew
+                    let q = zz ? Bytes.unzigzag(u) : Int64(bitPattern: u)
+                    out[i] = q &* g &+ base
+                    i &+= 1
+                }
+            } else {
+                while i < n {
+                    let u = r.readWide(ew)
+                    let q = zz ? Bytes.unzigzag(u) : Int64(bitPattern: u)
+                    out[i] = q &* g &+ base
+                    i &+= 1
+                }
             }
         } else {
             let k = p.k

@@ -40,6 +40,7 @@ public struct OnlineAnomalyDetector: Sendable {
     private var previous = 0.0
     private var seen = 0
     private var lastFinite: Double? = nil
+    private var maxAbs = 0.0
 
     public init(config: Config = Config()) {
         self.config = config
@@ -83,10 +84,13 @@ public struct OnlineAnomalyDetector: Sendable {
         }
         let r1 = x - pred
         let r2 = x - level
-        let floor = max(1e-9, 1e-4 * abs(level))
+        maxAbs = max(maxAbs, abs(x))
+        // Scale floor: 0.1 % of the largest magnitude seen, so metrics that were constant do not turn a tiny change
+        // into an enormous z (and cannot pin the adaptive threshold at a cap).
+        let floor = max(1e-9, 1e-3 * maxAbs)
         var z = 0.0
         if seen > config.warmup {
-            z = min(50, max(abs(r1) / max(sigma1, floor), config.levelWeight * abs(r2) / max(sigma2, floor)))
+            z = min(1e6, max(abs(r1) / max(sigma1, floor), config.levelWeight * abs(r2) / max(sigma2, floor)))
         }
         // robust scale updates (clipped residuals)
         if seen <= config.warmup {

@@ -67,6 +67,121 @@ public enum CSVReader {
     /// series_id|id|series|unique_id, timestamp|ts|time|ds, value|y). Series keep their first-appearance order;
     /// a series whose rows are not in time order is sorted.
     public static func readLong(path: String) throws -> (series: [RawSeries], format: TimestampFormat) {
+        if let fast = try readLongFast(path: path) { return fast }
+        return try readLongGeneral(path: path)
+    }
+
+    /// Byte-level reader for the common case: `series_id,timestamp,value` in that order (header or not), no quotes,
+    /// Unix-second or calendar timestamps. Returns nil to defer to the general reader (quotes, other column orders).
+    static func readLongFast(path: String) throws -> (series: [RawSeries], format: TimestampFormat)? {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CSVError(file: path, line: 0, column: 0, message: "cannot read file")
+        }
+        var bytes = [UInt8](data)
+        if bytes.contains(0x22) { return nil }  // quotes: general reader
+        bytes.append(0)
+        return try bytes.withUnsafeBufferPointer { bp -> (series: [RawSeries], format: TimestampFormat)? in
+            let b = bp.baseAddress!
+            let n = bp.count - 1
+            var pos = 0, lineNo = 0
+            var format: TimestampFormat? = nil
+            var out: [RawSeries] = []
+            var index: [String: Int] = [:]
+            var lastStart = -1, lastLen = 0, lastIdx = -1
+            var sawData = false
+            while pos < n {
+                lineNo += 1
+                var e = pos
+                while e < n && b[e] != 0x0A { e += 1 }
+                var lineEnd = e
+                if lineEnd > pos && b[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+                defer { pos = e + 1 }
+                if lineEnd == pos { continue }
+                // three fields
+                var c1 = pos
+                while c1 < lineEnd && b[c1] != 0x2C { c1 += 1 }
+                var c2 = c1 + 1
+                while c2 < lineEnd && b[c2] != 0x2C { c2 += 1 }
+                guard c1 < lineEnd, c2 < lineEnd else {
+                    if !sawData { return nil }
+                    throw CSVError(file: path, line: lineNo, column: c1 < lineEnd ? 3 : 2, message: "expected 3 columns")
+                }
+                var c3 = c2 + 1
+                while c3 < lineEnd && b[c3] != 0x2C { c3 += 1 }
+                if c3 != lineEnd { return nil }  // more than three columns: general reader
+                let tField = Substring(String(decoding: UnsafeBufferPointer(start: b + c1 + 1, count: c2 - c1 - 1), as: UTF8.self))
+                if format == nil {
+                    guard let f = TimestampFormat.detect(tField.trimmingCharacters(in: .whitespaces)[...]) else {
+                        if !sawData {
+                            // header line: only the canonical order is handled here
+                            let head = String(decoding: UnsafeBufferPointer(start: b + pos, count: lineEnd - pos), as: UTF8.self).lowercased()
+                            let names = head.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                            if names.count == 3, ["series_id", "id", "series", "unique_id", "item_id"].contains(names[0]),
+                               ["timestamp", "ts", "time", "ds", "date"].contains(names[1]), ["value", "y", "target"].contains(names[2]) {
+                                sawData = true
+                                continue
+                            }
+                            return nil
+                        }
+                        throw CSVError(file: path, line: lineNo, column: 2, message: "unrecognised timestamp \"\(tField)\" (expected YYYY-MM-DD HH:MM:SS, ISO-8601 or Unix seconds)")
+                    }
+                    format = f
+                }
+                sawData = true
+                let t: Int64
+                if case .unix(false) = format!, c2 - c1 - 1 > 0, c2 - c1 - 1 < 19 {
+                    var v: Int64 = 0, ok = true, neg = false
+                    for k in (c1 + 1)..<c2 {
+                        let ch = b[k]
+                        if ch == 0x2D && k == c1 + 1 { neg = true; continue }
+                        guard ch >= 0x30 && ch <= 0x39 else { ok = false; break }
+                        v = v * 10 + Int64(ch - 0x30)
+                    }
+                    guard ok else { throw CSVError(file: path, line: lineNo, column: 2, message: "invalid timestamp \"\(tField)\"") }
+                    t = (neg ? -v : v) * 1000
+                } else {
+                    guard let p = format!.parse(tField) else {
+                        throw CSVError(file: path, line: lineNo, column: 2, message: "invalid timestamp \"\(tField)\"")
+                    }
+                    t = p
+                }
+                // value via strtod (the field ends at the line end; reject trailing garbage)
+                var endp: UnsafeMutablePointer<CChar>? = nil
+                let vStart = UnsafeMutablePointer<CChar>(mutating: UnsafeRawPointer(b + c2 + 1).assumingMemoryBound(to: CChar.self))
+                var v = strtod(vStart, &endp)
+                var consumed = endp.map { UnsafeRawPointer($0) - UnsafeRawPointer(b) } ?? (c2 + 1)
+                while consumed < lineEnd && (b[consumed] == 0x20 || b[consumed] == 0x09) { consumed += 1 }
+                if consumed != lineEnd || lineEnd == c2 + 1 {
+                    let field = Substring(String(decoding: UnsafeBufferPointer(start: b + c2 + 1, count: lineEnd - c2 - 1), as: UTF8.self))
+                    guard let pv = parseValue(field) else {
+                        throw CSVError(file: path, line: lineNo, column: 3, message: "invalid number \"\(field)\"")
+                    }
+                    v = pv
+                }
+                // series id: compare with the previous row's bytes before building a String
+                let idLen = c1 - pos
+                var si = lastIdx
+                if !(lastIdx >= 0 && idLen == lastLen && memcmp(b + pos, b + lastStart, idLen) == 0) {
+                    let key = String(decoding: UnsafeBufferPointer(start: b + pos, count: idLen), as: UTF8.self)
+                    if let j = index[key] { si = j } else {
+                        si = out.count
+                        index[key] = si
+                        out.append(RawSeries(id: key))
+                    }
+                    lastIdx = si
+                }
+                lastStart = pos
+                lastLen = idLen
+                out[si].timestamps.append(t)
+                out[si].values.append(v)
+            }
+            guard let format else { throw CSVError(file: path, line: max(1, lineNo), column: 1, message: "no data rows") }
+            for i in out.indices { sortIfNeeded(&out[i]) }
+            return (out, format)
+        }
+    }
+
+    static func readLongGeneral(path: String) throws -> (series: [RawSeries], format: TimestampFormat) {
         let ls = try lines(of: path)
         var idCol = 0, tCol = 1, vCol = 2
         var start = 0

@@ -57,7 +57,7 @@ public struct LinearForecaster: Sendable, Equatable {
         for h in 0..<H { w[(L - P + h % P) * H + h] = 1 }
         return LinearForecaster(inputLength: L, horizon: H, stepMs: stepMs, weights: w, bias: .init(repeating: 0, count: H),
                                 qLo: .init(repeating: 0, count: H), qHi: .init(repeating: 0, count: H), coverage: 0.9,
-                                lambda: 0, method: "seasonal_naive", seasonalPeriod: P, trainingHash: "", metrics: [:])
+                                lambda: 0, method: P == 1 ? "last_value" : "seasonal_naive", seasonalPeriod: P, trainingHash: "", metrics: [:])
     }
 
     // MARK: inference
@@ -139,6 +139,10 @@ public struct ForecasterTrainingOptions: Sendable {
     public var seasonalPeriod: Int = 0
     /// Candidate ridge strengths as fractions of mean(diag(XᵀX)); the best on the held-out windows wins.
     public var lambdaGrid: [Double] = [1e-4, 1e-3, 1e-2, 1e-1, 1, 10]
+    /// Window weights by scale: false = relative to the window's own series (each series counts alike: a MASE-like
+    /// objective, right when series have different units); true = relative to all windows (big series count more: the
+    /// pooled MAE/WAPE objective, right for one metric in one unit such as CPU %).
+    public var absoluteScaleWeights = false
     /// Rounds of IRLS towards a least-absolute-deviation fit after the first (weighted least squares) solve.
     public var irlsIterations: Int = 3
     public var maxTrainWindows: Int = 200_000
@@ -234,7 +238,11 @@ public enum ForecasterTrainer {
                 var sorted = scales
                 sorted.sort()
                 let med = max(sorted[sorted.count / 2], 1e-12)
-                for sc in scales { w.append(min(10, max(0.1, sc / med))) }
+                for sc in scales { w.append(o.absoluteScaleWeights ? sc : min(10, max(0.1, sc / med))) }
+            }
+            if o.absoluteScaleWeights && !w.isEmpty {
+                let med = max(w.sorted()[w.count / 2], 1e-300)
+                for i in w.indices { w[i] = min(1000, max(0.001, w[i] / med)) }
             }
             return (x, y, w, n)
         }

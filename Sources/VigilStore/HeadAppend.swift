@@ -8,21 +8,25 @@ extension Head {
     /// Applies `batch` to the head. Returns the result and the framed WAL records to log
     /// (empty when nothing was accepted). Throws `InvalidSeriesError` before changing anything.
     func appendLocked(_ batch: [SeriesSamples]) throws(InvalidSeriesError) -> (AppendResult, [UInt8]) {
+        try batch.withUnsafeBufferPointer { (bp) throws(InvalidSeriesError) in try appendLocked(bp) }
+    }
+
+    private func appendLocked(_ batch: UnsafeBufferPointer<SeriesSamples>) throws(InvalidSeriesError) -> (AppendResult, [UInt8]) {
         // Phase 1: resolve series and validate; nothing is modified.
-        var found = [MemSeries?](repeating: nil, count: batch.count)
-        var hashes = [UInt64](repeating: 0, count: batch.count)
-        for (i, ss) in batch.enumerated() {
-            if ss.timestamps.count != ss.values.count {
-                throw InvalidSeriesError(index: i, labels: ss.labels,
-                                         reason: "\(ss.timestamps.count) timestamps but \(ss.values.count) values")
+        var found = ContiguousArray<MemSeries?>(repeating: nil, count: batch.count)
+        var hashes = ContiguousArray<UInt64>(repeating: 0, count: batch.count)
+        for i in 0..<batch.count {
+            if batch[i].timestamps.count != batch[i].values.count {
+                throw InvalidSeriesError(index: i, labels: batch[i].labels,
+                                         reason: "\(batch[i].timestamps.count) timestamps but \(batch[i].values.count) values")
             }
-            let h = seriesHash(ss.labels)
+            let h = seriesHash(batch[i].labels)
             hashes[i] = h
-            if let s = lookupLocked(ss.labels, hash: h) {
+            if let s = lookupLocked(batch[i].labels, hash: h) {
                 found[i] = s
             } else {
-                do { try ss.labels.validate() } catch {
-                    throw InvalidSeriesError(index: i, labels: ss.labels, reason: error.description)
+                do { try batch[i].labels.validate() } catch {
+                    throw InvalidSeriesError(index: i, labels: batch[i].labels, reason: error.description)
                 }
             }
         }
@@ -37,7 +41,8 @@ extension Head {
         var acceptedV: [Double] = []
         var newest = maxTime
 
-        for (i, ss) in batch.enumerated() {
+        for i in 0..<batch.count {
+            let ss = batch[i]
             let n = ss.timestamps.count
             if n == 0 { continue }
             var s = found[i]

@@ -201,17 +201,8 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
             try readers.with { conn in
                 let reader = ChunkReader(conn: conn)
                 if persistedCount > 64 && persistedCount * 4 > total {
-                    // Big selections: one scan of the chunks table.
-                    var index: [UInt64: Int] = [:]
-                    index.reserveCapacity(snaps.count)
-                    for (i, s) in snaps.enumerated() where s.hasPersisted { index[s.ref] = i }
-                    var unsorted = Set<Int>()
-                    try reader.scanAll(mint: mint, maxt: maxt) { ref, minTime, blob in
-                        guard let i = index[ref] else { return }
-                        if let last = tss[i].last, minTime <= last { unsorted.insert(i) }
-                        try decodeChunk(blob, ref: ref, minTime: minTime, into: &tss[i], &vss[i])
-                    }
-                    for i in unsorted { sortByTime(&tss[i], &vss[i]) }
+                    // Big selections: scan the chunks table, split by rowid over two threads.
+                    try scanParallel(snaps, mint: mint, maxt: maxt, first: conn, &tss, &vss)
                 } else {
                     for (i, s) in snaps.enumerated() where s.hasPersisted {
                         try reader.read(ref: s.ref, mint: mint, maxt: maxt, into: &tss[i], &vss[i])
@@ -235,6 +226,45 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
         }
         result.sort { $0.labels < $1.labels }
         return result
+    }
+
+    /// Reads the persisted chunks of `snaps` with one scan of `chunks`, split by rowid into two
+    /// halves decoded on two threads (the calling one and one more), then concatenated per series.
+    private func scanParallel(_ snaps: [SeriesSnapshot], mint: Int64, maxt: Int64, first: SQLiteConnection,
+                              _ tss: inout [[Int64]], _ vss: inout [[Double]]) throws {
+        var indexBuilder: [UInt64: Int] = [:]
+        indexBuilder.reserveCapacity(snaps.count)
+        for (i, s) in snaps.enumerated() where s.hasPersisted { indexBuilder[s.ref] = i }
+        let index = indexBuilder
+        let count = snaps.count
+        let bounds = try first.prepare("SELECT min(id), max(id) FROM chunks")
+        defer { bounds.reset() }
+        guard try bounds.step(), !bounds.isNull(0) else { return }
+        let lo = bounds.int64(0), hi = bounds.int64(1)
+        bounds.reset()
+        let parts = hi - lo > 1024 ? 2 : 1
+        let step = (hi - lo) / Int64(parts) + 1
+        let results = ScanResults(parts: parts, series: snaps.count)
+        let readers = self.readers
+        DispatchQueue.concurrentPerform(iterations: parts) { p in
+            let from = lo + Int64(p) * step, to = min(hi, from + step - 1)
+            var ts = [[Int64]](repeating: [], count: count)
+            var vs = [[Double]](repeating: [], count: count)
+            var unsorted = Set<Int>()
+            do {
+                try readers.with { conn in
+                    try ChunkReader(conn: conn).scan(ids: from...to, mint: mint, maxt: maxt) { ref, minTime, blob in
+                        guard let i = index[ref] else { return }
+                        if let last = ts[i].last, minTime <= last { unsorted.insert(i) }
+                        try decodeChunk(blob, ref: ref, minTime: minTime, into: &ts[i], &vs[i])
+                    }
+                }
+                results.set(p, ts, vs, unsorted)
+            } catch {
+                results.fail(error)
+            }
+        }
+        try results.merge(into: &tss, &vss)
     }
 
     public func series(_ matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [Labels] {
@@ -531,6 +561,49 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
                let n = a[.size] as? Int { st.walBytes += n }
         }
         return st
+    }
+}
+
+/// Per-thread results of `TSDB.scanParallel`.
+final class ScanResults: @unchecked Sendable {
+    private let lock = NSLock()
+    private var ts: [[[Int64]]]
+    private var vs: [[[Double]]]
+    private var unsorted = Set<Int>()
+    private var error: Error?
+
+    init(parts: Int, series: Int) {
+        ts = Array(repeating: [], count: parts)
+        vs = Array(repeating: [], count: parts)
+    }
+
+    func set(_ p: Int, _ t: [[Int64]], _ v: [[Double]], _ u: Set<Int>) {
+        lock.withLock {
+            ts[p] = t
+            vs[p] = v
+            unsorted.formUnion(u)
+        }
+    }
+
+    func fail(_ e: Error) { lock.withLock { if error == nil { error = e } } }
+
+    func merge(into tss: inout [[Int64]], _ vss: inout [[Double]]) throws {
+        try lock.withLock {
+            if let error { throw error }
+            for i in tss.indices {
+                for p in ts.indices where !ts[p].isEmpty {
+                    if tss[i].isEmpty {
+                        tss[i] = ts[p][i]
+                        vss[i] = vs[p][i]
+                        continue
+                    }
+                    if let a = tss[i].last, let b = ts[p][i].first, b <= a { unsorted.insert(i) }
+                    tss[i] += ts[p][i]
+                    vss[i] += vs[p][i]
+                }
+            }
+            for i in unsorted { sortByTime(&tss[i], &vss[i]) }
+        }
     }
 }
 

@@ -9,11 +9,7 @@ struct BenchCodecCommand: ParsableCommand {
         commandName: "codec",
         abstract: "Measure chunk compression (bytes/sample per encoding and per metric family) and encode/decode speed.",
         discussion: """
-            Cuts every series of the workload into sealed chunks of --chunk samples, encodes each with
-            every encoding and with encodeBest (the store's choice), checks every chunk decodes back bit
-            for bit, and times encodeBest and decode. Build with -c release for meaningful speeds.
-
-            Create the workload first (once): python3 Benchmarks/workload.py
+            Cuts every series of the workload into sealed chunks of --chunk samples, encodes each with every encoding and with encodeBest (the store's choice), checks that every chunk decodes back bit for bit, and times head appends, encodeBest and decode in thread CPU time (wall time beside). Build with -c release for meaningful speeds. Create the workload first (once) with: python3 Benchmarks/workload.py
 
             Example:
               swift build -c release && .build/release/vigil bench codec --workload .build-bench/workload.vwl
@@ -97,10 +93,39 @@ struct BenchCodecCommand: ParsableCommand {
             }
         }
 
-        // Encode speed: encodeBest over every chunk.
-        var encodeBestS = Double.infinity
+        // Speeds are measured in this thread's CPU time (the machine may be shared), wall time beside.
+        // Head appends: ChunkBuilder.append over every chunk.
+        var appendS = Double.infinity, appendWall = Double.infinity
+        var fullChunks = 0, fullBytes = 0, fullMax = 0
         for _ in 0..<max(1, rounds / 2) {
-            let c0 = DispatchTime.now().uptimeNanoseconds
+            fullChunks = 0
+            fullBytes = 0
+            let c0 = cpuNanos(), w0 = DispatchTime.now().uptimeNanoseconds
+            var sink = 0
+            for s in all {
+                var lo = 0
+                while lo < s.count {
+                    let hi = min(lo + chunk, s.count)
+                    var b = ChunkBuilder()
+                    for i in lo..<hi { b.append(s.timestamps[i], s.values[i]) }
+                    sink &+= b.byteCount
+                    if hi - lo == chunk {
+                        fullChunks += 1
+                        fullBytes += b.byteCount
+                        fullMax = max(fullMax, b.byteCount)
+                    }
+                    lo = hi
+                }
+            }
+            appendS = min(appendS, Double(cpuNanos() - c0) / 1e9)
+            appendWall = min(appendWall, Double(DispatchTime.now().uptimeNanoseconds - w0) / 1e9)
+            if sink == 0 { log("(empty)") }
+        }
+
+        // Sealing: encodeBest over every chunk.
+        var encodeBestS = Double.infinity, encodeWall = Double.infinity
+        for _ in 0..<max(1, rounds / 2) {
+            let c0 = cpuNanos(), w0 = DispatchTime.now().uptimeNanoseconds
             var sink = 0
             for s in all {
                 var lo = 0
@@ -110,19 +135,22 @@ struct BenchCodecCommand: ParsableCommand {
                     lo = hi
                 }
             }
-            encodeBestS = min(encodeBestS, Double(DispatchTime.now().uptimeNanoseconds - c0) / 1e9)
+            encodeBestS = min(encodeBestS, Double(cpuNanos() - c0) / 1e9)
+            encodeWall = min(encodeWall, Double(DispatchTime.now().uptimeNanoseconds - w0) / 1e9)
             if sink == 0 { log("(empty)") }
         }
 
         // Decode speed: every chunk, one series' worth of columns reused (as a reader would).
         let chunksPerSeries = max(1, ((all.first?.count ?? 0) + chunk - 1) / chunk)
-        var decodeS = Double.infinity
+        var decodeS = Double.infinity, decodeWall = Double.infinity
         var ts: [Int64] = [], vs: [Double] = []
         ts.reserveCapacity(chunksPerSeries * chunk)
         vs.reserveCapacity(chunksPerSeries * chunk)
         for _ in 0..<rounds {
-            let c0 = DispatchTime.now().uptimeNanoseconds
+            let c0 = cpuNanos(), w0 = DispatchTime.now().uptimeNanoseconds
             var decoded = 0
+            ts.removeAll(keepingCapacity: true)
+            vs.removeAll(keepingCapacity: true)
             for (i, b) in blobs.enumerated() {
                 if i % chunksPerSeries == 0 {
                     decoded += ts.count
@@ -132,7 +160,8 @@ struct BenchCodecCommand: ParsableCommand {
                 try ChunkCodec.decode(b, into: &ts, &vs)
             }
             decoded += ts.count
-            decodeS = min(decodeS, Double(DispatchTime.now().uptimeNanoseconds - c0) / 1e9)
+            decodeS = min(decodeS, Double(cpuNanos() - c0) / 1e9)
+            decodeWall = min(decodeWall, Double(DispatchTime.now().uptimeNanoseconds - w0) / 1e9)
             guard decoded == nSamples else { throw ValidationError("decoded \(decoded) samples, expected \(nSamples)") }
         }
 
@@ -161,8 +190,20 @@ struct BenchCodecCommand: ParsableCommand {
         row("**all**", total, all.count)
         print("")
         print("chunks: \(total.chunks) of up to \(chunk) samples; encodeBest bytes: \(total.best) for \(total.samples) samples = \(fmt(Double(total.best) / Double(total.samples), 3)) bytes/sample (headers included)")
-        print("encodeBest: \(fmt(Double(nSamples) / encodeBestS / 1e6, 2)) M samples/s (\(fmt(encodeBestS * 1000, 1)) ms for all, one core)")
-        print("decode:     \(fmt(Double(nSamples) / decodeS / 1e6, 2)) M samples/s (\(fmt(decodeS * 1000, 1)) ms for all \(nSamples) samples, one core, best of \(rounds))")
+        if fullChunks > 0 {
+            print("head: an open chunk of \(chunk) samples holds \(fmt(Double(fullBytes) / Double(fullChunks), 0)) bytes on average, \(fullMax) at most (ChunkBuilder.byteCount: stream capacity + struct + array header)")
+        }
+        print("")
+        print("speeds on one core, in thread CPU time (wall time in brackets), best of the passes:")
+        print("  head append (ChunkBuilder.append): \(fmt(Double(nSamples) / appendS / 1e6, 1)) M samples/s  (\(fmt(Double(nSamples) / appendWall / 1e6, 1)) wall)")
+        print("  seal (encodeBest):                 \(fmt(Double(nSamples) / encodeBestS / 1e6, 1)) M samples/s  (\(fmt(Double(nSamples) / encodeWall / 1e6, 1)) wall)")
+        print("  decode (ChunkCodec.decode):        \(fmt(Double(nSamples) / decodeS / 1e6, 1)) M samples/s  (\(fmt(Double(nSamples) / decodeWall / 1e6, 1)) wall): \(fmt(decodeS * 1000, 1)) ms for all \(nSamples) samples (\(fmt(decodeWall * 1000, 1)) wall), best of \(rounds)")
+    }
+
+    func cpuNanos() -> UInt64 {
+        var t = timespec()
+        clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t)
+        return UInt64(t.tv_sec) * 1_000_000_000 + UInt64(t.tv_nsec)
     }
 
     func log(_ s: String) { FileHandle.standardError.write((s + "\n").data(using: .utf8)!) }

@@ -32,6 +32,7 @@ struct EvalForecast: AsyncParsableCommand {
     @Option(help: "H when training here.") var horizon = 12
     @Option(name: .customLong("input-length"), help: "L when training here (default one day of steps).") var inputLength: Int?
     @Option(help: "Column for folder datasets.") var metric: String?
+    @Option(help: "Training objective: mase (every series counts alike; series may differ in units) or wape (pooled absolute error; one metric in one unit).") var objective: Objective = .mase
     @Option(name: .customLong("train-fraction")) var trainFraction = 0.7
     @Option(name: .customLong("origin-stride"), help: "Steps between origins (default H).") var originStride: Int?
     @Flag(name: .customLong("per-series"), help: "Also print every series' own table.") var perSeries = false
@@ -45,9 +46,9 @@ struct EvalForecast: AsyncParsableCommand {
             m = try LinearForecaster(modelFile: ModelFile.read(path: model))
             if m.stepMs != 0 && m.stepMs != step { throw ValidationError("model step \(m.stepMs / 1000) s ≠ dataset step \(step / 1000) s") }
         } else {
-            let L = inputLength ?? ForecastPipeline.defaultInputLength(stepMs: step), H = horizon
+            let L = inputLength ?? ForecastPipeline.defaultInputLength(stepMs: step), H = horizon, pooled = objective == .wape
             let bar = ProgressBar(label: "training")
-            m = try await BLASWorker.shared.run { try Evaluation.train(series, inputLength: L, horizon: H, step: step) { bar.update($0) }.0 }
+            m = try await BLASWorker.shared.run { try Evaluation.train(series, inputLength: L, horizon: H, step: step, pooledObjective: pooled) { bar.update($0) }.0 }
             bar.finish()
         }
         let stride = originStride ?? m.horizon
@@ -73,11 +74,12 @@ struct EvalDetect: AsyncParsableCommand {
     @Option(name: .customLong("step-seconds"), help: "Sampling step (SMD 60, ASD 300).") var stepSeconds = 60.0
     @Option(name: .customLong("lead-minutes")) var leadMinutes = 5.0
     @Option(name: .customLong("max-machines")) var maxMachines = Int.max
+    @Option(name: .customLong("metric-quantile"), help: "Adaptive-threshold quantile of each per-metric detector.") var metricQuantile = 0.999
 
     func run() async throws {
         let machines = try DatasetLoader.loadLabelled(dataset, maxMachines: maxMachines)
-        let lead = Int((leadMinutes * 60 / stepSeconds).rounded(.up))
-        let rows = try await BLASWorker.shared.run { Evaluation.detection(machines, leadPoints: lead) { stderr("  " + $0) } }
+        let lead = Int((leadMinutes * 60 / stepSeconds).rounded(.up)), q = metricQuantile
+        let rows = try await BLASWorker.shared.run { Evaluation.detection(machines, leadPoints: lead, metricQuantile: q) { stderr("  " + $0) } }
         print(Evaluation.detectionTable(rows, title: "\((dataset as NSString).lastPathComponent): \(machines.count) machines, \(machines.reduce(0) { $0 + $1.testRows }) test rows", leadLabel: "≥\(Int(leadMinutes)) min"))
     }
 }

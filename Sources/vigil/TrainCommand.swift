@@ -2,6 +2,9 @@ import ArgumentParser
 import Foundation
 import VigilForecast
 
+/// Which error the forecaster's training weights target.
+enum Objective: String, ExpressibleByArgument { case mase, wape }
+
 struct TrainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
@@ -29,6 +32,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(help: "Forecast horizon H in steps.") var horizon = 12
     @Option(name: .customLong("input-length"), help: "Input length L in steps (default: one day of steps).") var inputLength: Int?
     @Option(help: "Column to forecast for folder datasets (default: the CPU column).") var metric: String?
+    @Option(help: "Training objective: mase (every series counts alike; series may differ in units) or wape (pooled absolute error; one metric in one unit).") var objective: Objective = .mase
     @Option(name: .customLong("train-fraction"), help: "Leading fraction of each series used for training.") var trainFraction = 0.7
     @Option(name: .customLong("origin-stride"), help: "Steps between rolling origins in the evaluation (default H).") var originStride: Int?
     @Option(name: .customLong("lead-minutes"), help: "failure: predict events starting within this many minutes.") var leadMinutes = 30.0
@@ -48,10 +52,10 @@ struct TrainCommand: AsyncParsableCommand {
         let (series, step) = Evaluation.prepare(raw, trainFraction: trainFraction)
         guard !series.isEmpty else { throw ValidationError("no usable series in \(dataset)") }
         let L = inputLength ?? ForecastPipeline.defaultInputLength(stepMs: step)
-        let H = horizon, stride = originStride ?? horizon
+        let H = horizon, stride = originStride ?? horizon, pooled = objective == .wape
         stderr("vigil train: \(series.count) series at \(step / 1000) s steps; L=\(L) H=\(H)")
         let bar = ProgressBar(label: "training")
-        let (model, rep) = try await BLASWorker.shared.run { try Evaluation.train(series, inputLength: L, horizon: H, step: step) { bar.update($0) } }
+        let (model, rep) = try await BLASWorker.shared.run { try Evaluation.train(series, inputLength: L, horizon: H, step: step, pooledObjective: pooled) { bar.update($0) } }
         bar.finish()
         let rows = try await BLASWorker.shared.run { Evaluation.rollingOrigin(series, model: model, step: step, originStride: stride) }
         let lin = rows[0].errors, sn = rows[1].errors
@@ -64,7 +68,7 @@ struct TrainCommand: AsyncParsableCommand {
         m.metrics["seasonal_naive_test_mase"] = sn.mase
         let name = (dataset as NSString).lastPathComponent
         try m.modelFile(extra: ["dataset": .string(name), "series": .number(Double(series.count)),
-                                "train_fraction": .number(trainFraction), "metric": .string(metric ?? "default CPU column")]).write(path: out)
+                                "train_fraction": .number(trainFraction), "objective": .string(objective.rawValue), "metric": .string(metric ?? "default CPU column")]).write(path: out)
         print("trained on \(rep.trainWindows) windows; held-out scale-weighted MAE (normalised): linear \(String(format: "%.4f", rep.calibrationMAE)) (λ = \(rep.lambdaFraction) × mean diag), seasonal naive \(String(format: "%.4f", rep.seasonalNaiveCalibrationMAE)), last value \(String(format: "%.4f", rep.lastValueCalibrationMAE)) → shipped \(rep.chosen); held-out interval coverage \(String(format: "%.3f", rep.empiricalCoverage))")
         print(Evaluation.forecastTable(rows, title: "rolling-origin evaluation on the last \(Int((1 - trainFraction) * 100)) % of \(series.count) series of \(name) (H=\(H), origins every \(stride) steps):"))
         print("wrote \(out) in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s")

@@ -95,6 +95,25 @@ import Testing
         for h in 0..<4 { #expect(abs(direct[h] - out[0].forecast[h]) < 1e-9) }
     }
 
+    @Test func fastAndGeneralCSVReadersAgree() throws {
+        let p = tempPath("fast.csv")
+        try "id,ts,value\r\nb,2024-01-01T00:00:00Z,1.5\r\nb,2024-01-01T00:05:00Z,\r\na,2024-01-01T00:00:00Z,NaN\r\nb,2024-01-01T00:10:00Z, 2e3\r\na,2024-01-01T00:05:00Z,-4\r\n"
+            .write(toFile: p, atomically: true, encoding: .utf8)
+        let fast = try #require(try CSVReader.readLongFast(path: p))
+        let general = try CSVReader.readLongGeneral(path: p)
+        #expect(fast.format == .iso(suffix: "Z") && general.format == fast.format)
+        #expect(fast.series.map(\.id) == ["b", "a"] && general.series.map(\.id) == ["b", "a"])
+        for (x, y) in zip(fast.series, general.series) {
+            #expect(x.timestamps == y.timestamps)
+            #expect(x.values.map(\.bitPattern) == y.values.map(\.bitPattern))
+        }
+        #expect(fast.series[0].values[2] == 2000 && fast.series[0].values[1].isNaN)
+        // the fast reader reports positions too
+        try "s,1700000000,1\ns,1700000060,1.2.3\n".write(toFile: p, atomically: true, encoding: .utf8)
+        #expect(throws: CSVError.self) { try CSVReader.readLong(path: p) }
+        do { _ = try CSVReader.readLong(path: p) } catch let e as CSVError { #expect(e.line == 2 && e.column == 3) }
+    }
+
     @Test func csvReaderNamesFileLineAndColumn() throws {
         let p = tempPath("bad.csv")
         try "series_id,timestamp,value\na,2024-01-01 00:00:00,1\na,2024-01-01 00:05:00,x1\n".write(toFile: p, atomically: true, encoding: .utf8)

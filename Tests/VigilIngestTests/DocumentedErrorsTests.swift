@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import VigilCore
-@testable import VigilIngest
+import VigilIngest
 
 /// The messages quoted in docs/ingestion-formats.md, checked word for word.
 @Suite struct DocumentedErrorsTests {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import VigilCore
-@testable import VigilIngest
+import VigilIngest
 
 /// What Telegraf's cpu/mem/disk inputs send (shape of real output), plus escapes and every field type.
 let telegrafLines = #"""

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import VigilIngest
+import VigilIngest
 
 @Test func moduleLinks() { #expect(VigilIngestModule.name == "VigilIngest") }
 
@@ -10,7 +10,7 @@ import Testing
     // 2 hosts × 33 series × 3 samples; every parser must report all of them (no timing is checked).
     for r in results {
         #expect(r.samples == 2 * 33 * 3, "\(r.format)")
-        #expect(r.payloadBytes > 0 && r.bestSeconds > 0)
+        #expect(r.payloadBytes > 0 && r.bestSeconds > 0 && r.bestCPUSeconds > 0)
     }
 }
 

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import VigilCore
-@testable import VigilIngest
+import VigilIngest
 
 /// OTLP/JSON as the spec's examples and the collector's `otlphttp` JSON exporter write it.
 let otlpJSON = #"""

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import VigilCore
-@testable import VigilIngest
+import VigilIngest
 
 @Suite struct RemoteWriteV1Tests {
     @Test func decodesBodyBuiltByRwLoad() throws {
@@ -192,5 +192,37 @@ import VigilCore
             do { expectValid(try RemoteWriteV2.decode(m), seed: seed, iteration: i) } catch { errors += 1 }
         }
         #expect(errors > 0)
+    }
+}
+
+@Suite struct RemoteWriteNegotiationTests {
+    @Test(arguments: [
+        (nil, nil, RemoteWrite.Version.v1),
+        ("application/x-protobuf", "snappy", .v1),
+        ("application/x-protobuf;proto=prometheus.WriteRequest", "snappy", .v1),
+        ("application/x-protobuf; proto=io.prometheus.write.v2.Request", "snappy", .v2),
+        ("Application/X-Protobuf;proto=io.prometheus.write.v2.Request", nil, .v2),
+    ] as [(String?, String?, RemoteWrite.Version)])
+    func accepts(contentType: String?, encoding: String?, want: RemoteWrite.Version) throws {
+        #expect(try RemoteWrite.negotiate(contentType: contentType, contentEncoding: encoding) == want)
+    }
+
+    @Test(arguments: [
+        ("text/plain", "snappy"),
+        ("application/x-protobuf", "gzip"),
+        ("application/x-protobuf;proto=io.prometheus.write.v3.Request", "snappy"),
+        ("application/json", nil),
+    ] as [(String, String?)])
+    func refusesWith415Code(contentType: String, encoding: String?) throws {
+        let e = try #require(throws: IngestError.self) { try RemoteWrite.negotiate(contentType: contentType, contentEncoding: encoding) }
+        #expect(e.code == .unsupported)
+    }
+
+    @Test func decodesBothVersionsThroughOneEntryPoint() throws {
+        let series = benchLikeSeries(hosts: 1, samples: 2)
+        let (v1, r1) = try RemoteWrite.decode(RemoteWriteV1.encodeSnappy(series), contentType: "application/x-protobuf", contentEncoding: "snappy")
+        let (v2, r2) = try RemoteWrite.decode(RemoteWriteV2.encodeSnappy(series), contentType: RemoteWriteV2.contentType, contentEncoding: "snappy")
+        #expect(v1 == .v1 && v2 == .v2)
+        #expect(r1.series == series && r2.series == series)
     }
 }

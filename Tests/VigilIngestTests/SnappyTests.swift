@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import VigilCore
-@testable import VigilIngest
+import VigilIngest
 
 @Suite struct SnappyTests {
     @Test(arguments: [0, 1, 17, 4096, 200_000])

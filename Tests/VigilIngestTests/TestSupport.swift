@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import VigilCore
-@testable import VigilIngest
+import VigilIngest
 
 /// SplitMix64: small, seeded, the same on every platform (the seed is printed in failure messages).
 struct SeededRNG: RandomNumberGenerator {

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import VigilCore
-@testable import VigilIngest
+import VigilIngest
 
 /// A node_exporter-like scrape (shape and escapes as node_exporter 1.x prints them).
 let nodeExporterText = #"""

@@ -1,5 +1,5 @@
 /// Number parsing on raw bytes, shared by the text formats.
-enum Numbers {
+package enum Numbers {
     private static let pow10: [Double] = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14,
                                           1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22]
 
@@ -8,7 +8,7 @@ enum Numbers {
     ///
     /// Plain decimals with at most 19 digits and a mantissa below 2^53 and |exponent| ≤ 22 take an exact
     /// fast path (Clinger's); everything else goes through the standard library's correctly rounded parser.
-    static func parseDouble(_ b: UnsafeRawBufferPointer) -> Double? {
+    package static func parseDouble(_ b: UnsafeRawBufferPointer) -> Double? {
         let n = b.count
         guard n > 0 else { return nil }
         var i = 0
@@ -71,7 +71,7 @@ enum Numbers {
         return Double(sign + body)
     }
 
-    static func parseDouble(_ b: [UInt8]) -> Double? { b.withUnsafeBytes { parseDouble($0) } }
+    package static func parseDouble(_ b: [UInt8]) -> Double? { b.withUnsafeBytes { parseDouble($0) } }
 
     /// A decimal Int64 with optional sign; nil on anything else or overflow.
     static func parseInt64(_ b: UnsafeRawBufferPointer) -> Int64? {

@@ -1,8 +1,8 @@
 /// Protobuf wire types.
-enum WireType: UInt8 {
+package enum WireType: UInt8 {
     case varint = 0, fixed64 = 1, lengthDelimited = 2, startGroup = 3, endGroup = 4, fixed32 = 5
 
-    var name: String {
+    package var name: String {
         switch self {
         case .varint: return "varint"
         case .fixed64: return "fixed64"
@@ -168,12 +168,15 @@ struct ProtoReader {
     }
 }
 
-/// Appends protobuf wire format to a caller-owned buffer (encoders for tests, the replayer and benchmarks).
-struct ProtoWriter {
-    var bytes: [UInt8] = []
+/// Appends protobuf wire format to a buffer (encoders here, and tests that need hand-built or malformed bodies).
+/// `package` so VigilServer tests can build bodies too.
+package struct ProtoWriter {
+    package var bytes: [UInt8] = []
+
+    package init() {}
 
     @inline(__always)
-    mutating func varint(_ v: UInt64) {
+    package mutating func varint(_ v: UInt64) {
         var v = v
         while v >= 0x80 {
             bytes.append(UInt8(truncatingIfNeeded: v) | 0x80)
@@ -182,28 +185,28 @@ struct ProtoWriter {
         bytes.append(UInt8(v))
     }
 
-    mutating func key(_ field: UInt64, _ wire: WireType) { varint(field << 3 | UInt64(wire.rawValue)) }
+    package mutating func key(_ field: UInt64, _ wire: WireType) { varint(field << 3 | UInt64(wire.rawValue)) }
 
-    mutating func varintField(_ field: UInt64, _ v: UInt64) { key(field, .varint); varint(v) }
+    package mutating func varintField(_ field: UInt64, _ v: UInt64) { key(field, .varint); varint(v) }
 
-    mutating func int64Field(_ field: UInt64, _ v: Int64) { varintField(field, UInt64(bitPattern: v)) }
+    package mutating func int64Field(_ field: UInt64, _ v: Int64) { varintField(field, UInt64(bitPattern: v)) }
 
-    mutating func doubleField(_ field: UInt64, _ v: Double) { key(field, .fixed64); fixed64(v.bitPattern) }
+    package mutating func doubleField(_ field: UInt64, _ v: Double) { key(field, .fixed64); fixed64(v.bitPattern) }
 
-    mutating func fixed64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
+    package mutating func fixed64(_ v: UInt64) { withUnsafeBytes(of: v.littleEndian) { bytes.append(contentsOf: $0) } }
 
-    mutating func fixed64Field(_ field: UInt64, _ v: UInt64) { key(field, .fixed64); fixed64(v) }
+    package mutating func fixed64Field(_ field: UInt64, _ v: UInt64) { key(field, .fixed64); fixed64(v) }
 
-    mutating func bytesField(_ field: UInt64, _ b: some Collection<UInt8>) {
+    package mutating func bytesField(_ field: UInt64, _ b: some Collection<UInt8>) {
         key(field, .lengthDelimited)
         varint(UInt64(b.count))
         bytes.append(contentsOf: b)
     }
 
-    mutating func stringField(_ field: UInt64, _ s: String) { bytesField(field, s.utf8) }
+    package mutating func stringField(_ field: UInt64, _ s: String) { bytesField(field, s.utf8) }
 
     /// Writes a nested message built by `body` (encoded into a scratch writer, then length-prefixed).
-    mutating func message(_ field: UInt64, _ body: (inout ProtoWriter) -> Void) {
+    package mutating func message(_ field: UInt64, _ body: (inout ProtoWriter) -> Void) {
         var inner = ProtoWriter()
         body(&inner)
         bytesField(field, inner.bytes)
