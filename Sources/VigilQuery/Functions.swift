@@ -142,8 +142,8 @@ extension Evaluator {
             }
             return [VSeries(labels: labelsForAbsent(args[mi]), values: vals)]
         }
-        let name = f.name
-        let dropName = name != "last_over_time"
+        guard let fn = RangeFn(rawValue: f.name) else { throw QueryError.execution("function \"\(f.name)\" is not implemented") }
+        let dropName = fn != .lastOverTime
         let rangeSec = Double(arg.range) / 1000
         var out: [VSeries] = []
         out.reserveCapacity(arg.series.count)
@@ -152,7 +152,8 @@ extension Evaluator {
             var vals = [Double](repeating: absent, count: g.count)
             var any = false
             var lo = 0, hi = 0
-            let ts = s.ts, vs = s.vs
+            s.ts.withUnsafeBufferPointer { ts in
+            s.vs.withUnsafeBufferPointer { vs in
             for k in 0..<g.count {
                 let t = g.t(k)
                 let ref = arg.ref(t)
@@ -164,12 +165,14 @@ extension Evaluator {
                 let n = hi - lo
                 if n == 0 { continue }
                 let interceptT = arg.at != nil ? g.start : t
-                if let v = rangeFunction(name, ts, vs, lo, hi, rangeStart: mint, rangeEnd: ref, rangeSec: rangeSec,
+                if let v = rangeFunction(fn, ts, vs, lo, hi, rangeStart: mint, rangeEnd: ref, rangeSec: rangeSec,
                                          scalar: scalarArg.isEmpty ? 0 : scalarArg[k], evalT: interceptT) {
                     vals[k] = v
                     any = true
                     produced += 1
                 }
+            }
+            }
             }
             if any { out.append(VSeries(labels: dropName ? s.labels.withoutMetricName : s.labels, values: vals)) }
         }
@@ -178,29 +181,29 @@ extension Evaluator {
     }
 
     /// One function over samples [lo, hi) of a series. nil: no output at this step.
-    func rangeFunction(_ name: String, _ ts: [Int64], _ vs: [Double], _ lo: Int, _ hi: Int,
+    func rangeFunction(_ fn: RangeFn, _ ts: UnsafeBufferPointer<Int64>, _ vs: UnsafeBufferPointer<Double>, _ lo: Int, _ hi: Int,
                        rangeStart: Int64, rangeEnd: Int64, rangeSec: Double, scalar: Double, evalT: Int64) -> Double? {
         let n = hi - lo
-        switch name {
-        case "rate", "increase", "delta":
+        switch fn {
+        case .rate, .increase, .delta:
             return extrapolatedRate(ts, vs, lo, hi, rangeStart: rangeStart, rangeEnd: rangeEnd, rangeSec: rangeSec,
-                                    isCounter: name != "delta", isRate: name == "rate")
-        case "irate", "idelta":
+                                    isCounter: fn != .delta, isRate: fn == .rate)
+        case .irate, .idelta:
             if n < 2 { return nil }
             let last = vs[hi - 1], prev = vs[hi - 2]
-            var r = (name == "irate" && last < prev) ? last : last - prev
+            var r = (fn == .irate && last < prev) ? last : last - prev
             let dt = ts[hi - 1] - ts[hi - 2]
             if dt == 0 { return nil }
-            if name == "irate" { r /= Double(dt) / 1000 }
+            if fn == .irate { r /= Double(dt) / 1000 }
             return r
-        case "deriv":
+        case .deriv:
             if n < 2 { return nil }
             return linearRegression(ts, vs, lo, hi, interceptTime: ts[lo]).slope
-        case "predict_linear":
+        case .predictLinear:
             if n < 2 { return nil }
             let (slope, intercept) = linearRegression(ts, vs, lo, hi, interceptTime: evalT)
             return slope * scalar + intercept
-        case "resets":
+        case .resets:
             var c = 0.0
             var prev = vs[lo]
             for i in (lo + 1)..<max(lo + 1, hi) {
@@ -208,7 +211,7 @@ extension Evaluator {
                 prev = vs[i]
             }
             return c
-        case "changes":
+        case .changes:
             var c = 0.0
             var prev = vs[lo]
             for i in (lo + 1)..<max(lo + 1, hi) {
@@ -217,7 +220,7 @@ extension Evaluator {
                 prev = cur
             }
             return c
-        case "avg_over_time":
+        case .avgOverTime:
             var mean = 0.0, count = 0.0, c = 0.0
             for i in lo..<hi {
                 let v = vs[i]
@@ -230,23 +233,23 @@ extension Evaluator {
             }
             if mean.isInfinite { return mean }
             return mean + c
-        case "sum_over_time":
+        case .sumOverTime:
             var sum = 0.0, c = 0.0
             for i in lo..<hi { (sum, c) = kahanSumInc(vs[i], sum, c) }
             if sum.isInfinite { return sum }
             return sum + c
-        case "count_over_time": return Double(n)
-        case "last_over_time": return vs[hi - 1]
-        case "present_over_time": return 1
-        case "max_over_time":
+        case .countOverTime: return Double(n)
+        case .lastOverTime: return vs[hi - 1]
+        case .presentOverTime: return 1
+        case .maxOverTime:
             var m = vs[lo]
             for i in lo..<hi where vs[i] > m || m.isNaN { m = vs[i] }
             return m
-        case "min_over_time":
+        case .minOverTime:
             var m = vs[lo]
             for i in lo..<hi where vs[i] < m || m.isNaN { m = vs[i] }
             return m
-        case "stddev_over_time", "stdvar_over_time":
+        case .stddevOverTime, .stdvarOverTime:
             var count = 0.0, mean = 0.0, cMean = 0.0, aux = 0.0, cAux = 0.0
             for i in lo..<hi {
                 let v = vs[i]
@@ -256,16 +259,14 @@ extension Evaluator {
                 (aux, cAux) = kahanSumInc(delta * (v - (mean + cMean)), aux, cAux)
             }
             let variance = (aux + cAux) / count
-            return name == "stdvar_over_time" ? variance : variance.squareRoot()
-        case "quantile_over_time":
+            return fn == .stdvarOverTime ? variance : variance.squareRoot()
+        case .quantileOverTime:
             return quantile(scalar, Array(vs[lo..<hi]))
-        default:
-            return nil
         }
     }
 
     /// Prometheus 2.42 `extrapolatedRate`.
-    func extrapolatedRate(_ ts: [Int64], _ vs: [Double], _ lo: Int, _ hi: Int, rangeStart: Int64, rangeEnd: Int64,
+    func extrapolatedRate(_ ts: UnsafeBufferPointer<Int64>, _ vs: UnsafeBufferPointer<Double>, _ lo: Int, _ hi: Int, rangeStart: Int64, rangeEnd: Int64,
                           rangeSec: Double, isCounter: Bool, isRate: Bool) -> Double? {
         let n = hi - lo
         if n < 2 { return nil }
@@ -296,7 +297,7 @@ extension Evaluator {
         return result * factor
     }
 
-    func linearRegression(_ ts: [Int64], _ vs: [Double], _ lo: Int, _ hi: Int, interceptTime: Int64) -> (slope: Double, intercept: Double) {
+    func linearRegression(_ ts: UnsafeBufferPointer<Int64>, _ vs: UnsafeBufferPointer<Double>, _ lo: Int, _ hi: Int, interceptTime: Int64) -> (slope: Double, intercept: Double) {
         var n = 0.0
         var sumX = 0.0, cX = 0.0, sumY = 0.0, cY = 0.0, sumXY = 0.0, cXY = 0.0, sumX2 = 0.0, cX2 = 0.0
         let initY = vs[lo]
@@ -462,6 +463,15 @@ extension Evaluator {
         }
         return out
     }
+}
+
+/// Range-vector functions evaluated by `rangeFunction` (absent_over_time is handled apart).
+enum RangeFn: String {
+    case rate, increase, delta, irate, idelta, deriv, resets, changes
+    case predictLinear = "predict_linear", avgOverTime = "avg_over_time", sumOverTime = "sum_over_time"
+    case countOverTime = "count_over_time", lastOverTime = "last_over_time", presentOverTime = "present_over_time"
+    case maxOverTime = "max_over_time", minOverTime = "min_over_time", stddevOverTime = "stddev_over_time"
+    case stdvarOverTime = "stdvar_over_time", quantileOverTime = "quantile_over_time"
 }
 
 /// Prometheus' `bucketQuantile` for classic buckets.

@@ -31,6 +31,10 @@ public enum GoFormat {
         if v.isNaN { return "NaN" }
         if v.isInfinite { return v > 0 ? "+Inf" : "-Inf" }
         if v == 0 { return v.sign == .minus ? "-0" : "0" }
+        // Fast paths: integers, and Swift's shortest form when it has no exponent (same digits as Go).
+        if abs(v) < 1e15, v == v.rounded(.towardZero) { return String(Int64(v)) }
+        let desc = v.description
+        if !desc.utf8.contains(UInt8(ascii: "e")) { return desc }
         let (d, p) = shortestDigits(v)
         var out = v < 0 ? "-" : ""
         if p <= 0 {

@@ -161,8 +161,13 @@ struct BenchQueryCommand: ParsableCommand {
     @Option(name: .customLong("repeat"), help: "Timed repetitions after the first (cold) run.")
     var repetitions = 9
 
+    func log(_ s: String) {
+        FileHandle.standardError.write(Data("vigil bench query: \(s)\n".utf8))
+    }
+
     func run() throws {
         let series = try BenchWorkload.load(path: workload)
+        log("read \(workload)")
         var mint = Int64.max, maxt = Int64.min
         for s in series where s.count > 0 {
             mint = min(mint, s.timestamps[0])
@@ -172,7 +177,6 @@ struct BenchQueryCommand: ParsableCommand {
         var o = TSDBOptions()
         o.maintenanceInterval = nil
         o.retention = 0
-        o.walFsync = .interval(milliseconds: 1000)
         let db = try TSDB(directory: dir.path, options: o)
         defer {
             try? db.close()
@@ -197,12 +201,22 @@ struct BenchQueryCommand: ParsableCommand {
             _ = try db.appendSync(batch)
             t = until
         }
+        log("loaded \(series.count) series into the store")
         try db.flush()
+        log("flushed")
         let engine = Engine(reader: db)
         let start = (mint + 59_999) / 60_000 * 60_000
         let stepMs = Int64(step) * 1000
         let end = start + (maxt - start) / stepMs * stepMs
+        func threadCPUms() -> Double {
+            var ts = timespec()
+            clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
+            return Double(ts.tv_sec) * 1000 + Double(ts.tv_nsec) / 1e6
+        }
+        var cpu: [Double] = []
         func once() throws -> (Double, Int, Int) {
+            let cpu0 = threadCPUms()
+            defer { cpu.append(threadCPUms() - cpu0) }
             let c = ContinuousClock()
             var out: QueryResult?
             var bytes = 0
@@ -220,10 +234,12 @@ struct BenchQueryCommand: ParsableCommand {
         for _ in 0..<repetitions { warm.append(try once().0) }
         warm.sort()
         let median = warm.isEmpty ? cold : warm[warm.count / 2]
+        let warmCPU = cpu.dropFirst().sorted()
+        let cpuMedian = warmCPU.isEmpty ? cpu[0] : warmCPU[warmCPU.count / 2]
         print("""
             {"query": \(PromJSON.string(query)), "series_in_store": \(series.count), "start": \(GoFormat.timestamp(start)), \
             "end": \(GoFormat.timestamp(end)), "step_s": \(step), "result_series": \(nSeries), "json_bytes": \(bytes), \
-            "cold_ms": \(String(format: "%.1f", cold)), "warm_ms_median": \(String(format: "%.1f", median)), \
+            "cold_ms": \(String(format: "%.1f", cold)), "warm_ms_median": \(String(format: "%.1f", median)), "warm_cpu_ms_median": \(String(format: "%.1f", cpuMedian)), \
             "warm_ms_all": [\(warm.map { String(format: "%.1f", $0) }.joined(separator: ", "))]}
             """)
     }
