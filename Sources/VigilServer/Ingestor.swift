@@ -65,15 +65,24 @@ public final class Ingestor: Sendable {
     }
 
     private let tracker = Mutex(Tracker())
+    /// Hash every series against a known set only when a cardinality limit needs it; otherwise the store's
+    /// `newSeries` counts are enough for the gauge (and the hot path stays free of per-series hashing).
+    let tracksCardinality: Bool
+    private let createdSeries: Mutex<Int>
 
-    public init(appender: any SampleAppender, limits: SeriesLimits, metrics: SelfMetrics) {
+    /// - Parameter existingSeries: series already in the store at start (for the active-series gauge).
+    public init(appender: any SampleAppender, limits: SeriesLimits, metrics: SelfMetrics, existingSeries: Int = 0) {
         self.appender = appender
         self.limits = limits
         self.metrics = metrics
-        metrics.set("vigil_active_series", [], 0)
+        self.tracksCardinality = limits.maxActiveSeries > 0 || limits.maxNewSeriesPerSecond > 0
+        self.createdSeries = Mutex(existingSeries)
+        metrics.set("vigil_active_series", [], Double(existingSeries))
     }
 
-    public var activeSeries: Int { tracker.withLock { $0.known.count } }
+    public var activeSeries: Int {
+        tracksCardinality ? tracker.withLock { $0.known.count } : createdSeries.withLock { $0 }
+    }
 
     /// Checks the per-series limits and the Prometheus label rules; the first violation refuses the request.
     public func validate(_ batch: [SeriesSamples]) throws(WriteRefusal) {
@@ -97,8 +106,8 @@ public final class Ingestor: Sendable {
 
     /// Validates, applies cardinality limits, appends and waits until durable.
     /// - Throws: `WriteRefusal.invalid` (nothing written) or `.storage`.
-    @discardableResult
     /// - Parameter validated: the batch comes from a decoder that already enforced the label rules and limits.
+    @discardableResult
     public func ingest(_ batch: [SeriesSamples], source: String, histograms: Int = 0,
                        validated: Bool = false) async throws(WriteRefusal) -> IngestOutcome {
         if !validated { try validate(batch) }
@@ -107,10 +116,13 @@ public final class Ingestor: Sendable {
         // Cardinality: decide which series may be created now.
         let nowSec = Int64(Date().timeIntervalSince1970)
         var hashes: [UInt64] = []
-        hashes.reserveCapacity(batch.count)
-        for s in batch { hashes.append(s.labels.stableHash) }
+        if tracksCardinality {
+            hashes.reserveCapacity(batch.count)
+            for s in batch { hashes.append(s.labels.stableHash) }
+        }
         let limits = self.limits
-        let (drop, reserved): ([Bool], [UInt64]) = tracker.withLock { t in
+        let tracks = tracksCardinality
+        let (drop, reserved): ([Bool], [UInt64]) = !tracks ? ([], []) : tracker.withLock { t in
             var drop = [Bool](repeating: false, count: batch.count)
             var reserved: [UInt64] = []
             if t.windowStart != nowSec {
@@ -172,7 +184,10 @@ public final class Ingestor: Sendable {
                             ("histogram", out.histograms)] where n > 0 {
             metrics.add("vigil_rejected_samples_total", [Label("reason", reason)], Double(n))
         }
-        if result.newSeries > 0 { metrics.add("vigil_new_series_total", [], Double(result.newSeries)) }
+        if result.newSeries > 0 {
+            metrics.add("vigil_new_series_total", [], Double(result.newSeries))
+            if !tracksCardinality { createdSeries.withLock { $0 += result.newSeries } }
+        }
         metrics.set("vigil_active_series", [], Double(activeSeries))
         return out
     }

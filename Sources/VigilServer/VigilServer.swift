@@ -28,10 +28,11 @@ public final class VigilServer: Sendable {
     public let ready = ReadyFlag()
 
     public init(options: ServerOptions, appender: any SampleAppender, reader: any SeriesReader,
-                decoders: IngestDecoders, metrics: SelfMetrics = SelfMetrics(), logger: Logger = Logger(label: "vigil")) {
+                decoders: IngestDecoders, metrics: SelfMetrics = SelfMetrics(), logger: Logger = Logger(label: "vigil"),
+                existingSeries: Int = 0) {
         self.options = options
         self.metrics = metrics
-        self.ingestor = Ingestor(appender: appender, limits: options.limits, metrics: metrics)
+        self.ingestor = Ingestor(appender: appender, limits: options.limits, metrics: metrics, existingSeries: existingSeries)
         self.reader = reader
         self.decoders = decoders
         self.logger = logger

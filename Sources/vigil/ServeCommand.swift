@@ -117,7 +117,8 @@ struct ServeCommand: AsyncParsableCommand {
 
         let store = try StoreWiring.open(dataDir: data, retentionMs: retentionMs, fsync: fsync, logger: logger)
         let server = VigilServer(options: opts, appender: store.appender, reader: store.reader,
-                                 decoders: StoreWiring.decoders(limits: opts.limits), logger: logger)
+                                 decoders: StoreWiring.decoders(limits: opts.limits), logger: logger,
+                                 existingSeries: (try? store.tsdb?.stats().series) ?? 0)
         store.attach(server)
         server.addRoutes { router, reader in addQueryRoutes(to: router, reader: reader) }
         try await server.runService()
