@@ -32,6 +32,7 @@ public struct VigilConfig: Sendable, Equatable {
     }
 
     /// Parses the YAML text; unknown keys are an error (as in Prometheus), so typos do not pass silently.
+    /// The `forecast:` section is read by `ForecastConfig.parse` (OnlineModels.swift).
     public static func parse(yaml: String) throws(ConfigError) -> VigilConfig {
         let raw: RawConfig
         do {
@@ -115,7 +116,12 @@ public struct VigilConfig: Sendable, Equatable {
     }
 
     private static func path(_ p: [any CodingKey]) -> String {
-        p.isEmpty ? "top level" : p.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+        if p.isEmpty { return "top level" }
+        var out = ""
+        for k in p {
+            if let i = k.intValue { out += "[\(i)]" } else { out += (out.isEmpty ? "" : ".") + k.stringValue }
+        }
+        return out
     }
 }
 
@@ -193,7 +199,7 @@ private struct RawConfig: Decodable {
         }
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case global, host_collector, host_collector_interval, scrape_configs }
+    enum CodingKeys: String, CodingKey, CaseIterable { case global, host_collector, host_collector_interval, scrape_configs, forecast }
 
     init(from d: any Decoder) throws {
         try checkKeys(d, Set(CodingKeys.allStrings))

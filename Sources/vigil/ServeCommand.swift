@@ -106,8 +106,12 @@ struct ServeCommand: AsyncParsableCommand {
             guard !token.isEmpty else { throw ValidationError("--auth-token-file \(file) is empty") }
             opts.authToken = token
         }
+        var forecast: ForecastConfig?
         if let config {
-            do { opts.config = try VigilConfig.load(file: config) } catch { throw ValidationError("\(error)") }
+            do {
+                opts.config = try VigilConfig.load(file: config)
+                forecast = try ForecastConfig.parse(yaml: try String(contentsOfFile: config, encoding: .utf8), file: config)
+            } catch { throw ValidationError("\(error)") }
         }
         if hostCollector { opts.config.hostCollector = true }
         let retentionMs: Int64
@@ -121,6 +125,7 @@ struct ServeCommand: AsyncParsableCommand {
                                  existingSeries: (try? store.tsdb?.stats().series) ?? 0)
         store.attach(server)
         server.addRoutes { router, reader in addQueryRoutes(to: router, reader: reader) }
+        if let forecast { try server.enableOnlineForecaster(forecast, appender: store.appender) }
         try await server.runService()
         try await store.close()
     }

@@ -22,6 +22,8 @@ import VigilCore
                 metrics_path: /metrics
                 static_configs:
                   - targets: ["127.0.0.1:9470"]
+            forecast:
+              interval: 30s
             """)
         #expect(c.hostCollector)
         #expect(c.scrapeInterval == .seconds(30))
