@@ -27,6 +27,10 @@ test: test-deps
 	$(SWIFT) build --build-tests
 	$(SWIFT) test
 
+demo: deps
+	@./scripts/apt-ensure.sh curl
+	./scripts/demo.sh
+
 bench: release
 	.build/release/vigil bench store
 
