@@ -290,11 +290,17 @@ final class WALWriter: @unchecked Sendable {
             case .always:
                 while !stopping && (pending.isEmpty || paused) { cond.wait() }
             case .interval(let ms):
+                // While paused (an exclusive section runs) sleep until resumed: spinning here would hold
+                // `cond` and deadlock the section's end.
                 let deadline = Date(timeIntervalSinceNow: Double(ms) / 1000)
-                while !stopping && !flushNow && (paused || pending.count <= 4 << 20) {
+                while !stopping {
+                    if paused {
+                        cond.wait()
+                        continue
+                    }
+                    if flushNow || pending.count > 4 << 20 { break }
                     if !cond.wait(until: deadline) { break }
                 }
-                if paused && !stopping { continue }
             }
             if pending.isEmpty {
                 if stopping { break }
