@@ -57,10 +57,12 @@ Vigil is running at $URL
   Prometheus-compatible API: $URL/api/v1/query   self-metrics: $URL/metrics
   Grafana: add a data source of type "Prometheus" with URL $URL (no auth), then explore the queries below.
 
-Try (actual vs forecast; forecasts are stamped at their origin, so 'offset 1h' lines them up with the actuals):
-  $BIN query --url $URL --start -3h --step 5m 'vm_cpu_usage_percent{vm="vm3"}'
-  $BIN query --url $URL --start -3h --step 5m 'vigil_forecast{vm="vm3", quantile=~"0.5|0.95"} offset 1h'
-  $BIN query --url $URL 'topk(5, max_over_time(vigil_anomaly_score{job="demo"}[1h]))'
+Try:
+  $BIN query --url $URL 'vm_cpu_usage_percent{vm="vm3"}'                    # actual CPU % now
+  $BIN query --url $URL 'vigil_forecast{vm="vm3"}'                          # forecast for 1h ahead: median and 95th percentile
+  $BIN query --url $URL 'topk(5, max_over_time(vigil_anomaly_score{job="demo"}[1h]))'   # most anomalous VMs
+Forecasts are stamped at their origin; once the demo has run for an hour, compare actual and forecast with
+  $BIN query --url $URL --start -1h --step 5m 'vigil_forecast{vm="vm3", quantile="0.5"} offset 1h'
 
 Press Ctrl-C to stop.
 MSG

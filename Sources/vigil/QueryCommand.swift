@@ -27,13 +27,13 @@ struct QueryCommand: AsyncParsableCommand {
     @Option(help: "Base URL of the server.")
     var url = "http://127.0.0.1:9470"
 
-    @Option(help: "Evaluation time of an instant query (default: now).")
+    @Option(parsing: .unconditional, help: "Evaluation time of an instant query (default: now).")
     var time: String?
 
-    @Option(help: "Start of a range query (makes it a range query).")
+    @Option(parsing: .unconditional, help: "Start of a range query (makes it a range query).")
     var start: String?
 
-    @Option(help: "End of a range query (default: now).")
+    @Option(parsing: .unconditional, help: "End of a range query (default: now).")
     var end: String?
 
     @Option(help: "Step of a range query: seconds or a duration like 1m (default: 60).")
