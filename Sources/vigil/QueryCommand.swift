@@ -146,6 +146,9 @@ struct BenchQueryCommand: ParsableCommand {
         discussion: """
             Loads the workload (python3 Benchmarks/workload.py writes it) into a fresh store in a temporary
             directory, flushes sealed chunks to SQLite, then runs the query over the whole span at 60 s step.
+
+            Example:
+              python3 Benchmarks/workload.py && vigil bench query --repeat 9
             """
     )
 
