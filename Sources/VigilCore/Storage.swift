@@ -7,6 +7,9 @@ public struct AppendResult: Sendable, Equatable {
     public var duplicate: Int = 0
     /// Samples older than the retention window / out of bounds.
     public var tooOld: Int = 0
+    /// Resends: the series' newest sample again with the same value bits. Neither stored again nor rejected
+    /// (Prometheus accepts these silently, so a remote_write retry of a batch that was already written succeeds).
+    public var identical: Int = 0
     /// Series created by this append.
     public var newSeries: Int = 0
 
@@ -19,6 +22,7 @@ public struct AppendResult: Sendable, Equatable {
         a.outOfOrder += b.outOfOrder
         a.duplicate += b.duplicate
         a.tooOld += b.tooOld
+        a.identical += b.identical
         a.newSeries += b.newSeries
     }
 }

@@ -179,6 +179,7 @@ public final class Ingestor: Sendable {
         out.tooOld = result.tooOld
         out.newSeries = result.newSeries
         metrics.add("vigil_ingested_samples_total", [Label("source", source)], Double(result.accepted))
+        if result.identical > 0 { metrics.add("vigil_identical_resent_samples_total", [], Double(result.identical)) }
         for (reason, n) in [("out_of_order", out.outOfOrder), ("duplicate", out.duplicate), ("too_old", out.tooOld),
                             ("series_limit", out.seriesLimit), ("new_series_rate", out.newSeriesRate),
                             ("histogram", out.histograms)] where n > 0 {

@@ -14,6 +14,8 @@ final class MemSeries {
     var sealed: [ChunkBuilder] = []
     /// Newest sample time anywhere (open, sealed or SQLite); `.min` when the series has no sample.
     var maxTime: Int64 = .min
+    /// Value bits of the sample at `maxTime` when it went through the head (nil when only SQLite has it).
+    var lastValueBits: UInt64? = nil
     /// Time range of the chunks in SQLite (`persistedMin > persistedMax` when none).
     var persistedMin: Int64 = .max
     var persistedMax: Int64 = .min
@@ -152,6 +154,7 @@ final class Head: @unchecked Sendable {
         }
         s.open.append(t, v)
         s.maxTime = t
+        s.lastValueBits = v.bitPattern
     }
 
     func cutLocked(_ s: MemSeries) {

@@ -86,7 +86,7 @@ extension Head {
                             if t < minValid {
                                 result.tooOld += 1
                             } else if t == s.maxTime {
-                                result.duplicate += 1
+                                if s.lastValueBits == vp[k].bitPattern { result.identical += 1 } else { result.duplicate += 1 }
                             } else if t < s.maxTime {
                                 result.outOfOrder += 1
                             } else {

@@ -209,6 +209,19 @@ let endpoints: [(path: String, headers: [String: String])] = [
         #expect(try s.sampleCount() == 0)
     }
 
+    /// A retried batch that was already written (same timestamps, same values) succeeds, as in Prometheus.
+    @Test func identicalResendIsAccepted() async throws {
+        let s = try await TestServer.start(decoders: fixtureDecoders)
+        let h = endpoints[0].headers
+        #expect(try await http("POST", s.base + "/api/v1/write", headers: h, body: Data("ok:m:2000:1".utf8)).status == 204)
+        let again = try await http("POST", s.base + "/api/v1/write", headers: h, body: Data("ok:m:2000:1".utf8))
+        #expect(again.status == 204, "\(again.text)")
+        let changed = try await http("POST", s.base + "/api/v1/write", headers: h, body: Data("ok:m:2000:2".utf8))
+        #expect(changed.status == 400 && changed.text.contains("duplicate=1"), "\(changed.text)")
+        #expect(try s.sampleCount() == 1)
+        await s.stop()
+    }
+
     @Test func partialRejectionsAreReported() async throws {
         let s = try await TestServer.start(decoders: fixtureDecoders)
         defer { Task { await s.stop() } }

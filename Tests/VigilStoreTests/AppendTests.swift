@@ -19,6 +19,9 @@ import VigilCore
         #expect(r.newSeries == 0)
         let got = try db.select([.equal("instance", "host-1")], mint: .min, maxt: .max)
         #expect(got == [SeriesSamples(labels: l, timestamps: [10, 20, 30, 40, 50], values: [1, 2, 3, 4, 5])])
+        // A resend of the newest sample with the same value is neither stored nor rejected (as in Prometheus).
+        r = try db.appendSync([SeriesSamples(labels: l, timestamps: [50, 50], values: [5, 6])])
+        #expect(r.identical == 1 && r.duplicate == 1 && r.accepted == 0 && r.rejected == 1)
         try db.close()
         // The rejected samples never reached the WAL either.
         let again = try TSDB(directory: dir.path, options: testOptions())

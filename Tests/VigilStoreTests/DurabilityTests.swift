@@ -21,7 +21,8 @@ import VigilCore
         #expect(try db.select(everything, mint: .min, maxt: .max) == want)
         // Appending continues where it left off, out-of-order detection survives the restart.
         let r = try db.appendSync(batches(series: 30, steps: 174..<176)[0] + batches(series: 30, steps: 175..<176)[0])
-        #expect(r.duplicate == 30 && r.accepted == 30 && r.newSeries == 0)
+        // The repeated step is the same data again: identical resends, not duplicates.
+        #expect(r.identical == 30 && r.duplicate == 0 && r.accepted == 30 && r.newSeries == 0)
         try db.close()
         db = try TSDB(directory: dir.path, options: testOptions(samplesPerChunk: 50))
         #expect(try db.select(everything, mint: .min, maxt: .max) == expected(series: 30, steps: 0..<176))
