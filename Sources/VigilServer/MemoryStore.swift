@@ -25,7 +25,10 @@ public final class MemoryStore: SampleAppender, SeriesReader, Sendable {
                 for (t, v) in zip(s.timestamps, s.values) {
                     if let last = cur.timestamps.last {
                         if t < last { r.outOfOrder += 1; continue }
-                        if t == last { r.duplicate += 1; continue }
+                        if t == last {
+                            if cur.values.last?.bitPattern == v.bitPattern { r.identical += 1 } else { r.duplicate += 1 }
+                            continue
+                        }
                         if outOfBoundsMs > 0 && t < last - outOfBoundsMs { r.tooOld += 1; continue }
                     }
                     cur.append(t, v)
