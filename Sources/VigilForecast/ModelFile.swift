@@ -1,4 +1,5 @@
 import Foundation
+import VigilCore
 
 /// The `.vgm` model file (format version 1, documented in docs/models.md):
 ///
@@ -165,17 +166,7 @@ public indirect enum JSONValue: Sendable, Equatable {
             if d == d.rounded() && abs(d) < 1e15 { return String(Int64(d)) }
             return "\(d)"
         case .string(let s):
-            var o = "\""
-            for c in s.unicodeScalars {
-                switch c {
-                case "\"": o += "\\\""
-                case "\\": o += "\\\\"
-                case "\n": o += "\\n"
-                default:
-                    if c.value < 0x20 { o += String(format: "\\u%04x", c.value) } else { o.unicodeScalars.append(c) }
-                }
-            }
-            return o + "\""
+            return JSONText.quote(s)
         case .array(let a): return "[" + a.map { $0.serialized() }.joined(separator: ",") + "]"
         case .object(let o):
             return "{" + o.keys.sorted().map { JSONValue.string($0).serialized() + ":" + o[$0]!.serialized() }.joined(separator: ",") + "}"

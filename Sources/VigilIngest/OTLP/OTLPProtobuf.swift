@@ -1,4 +1,5 @@
 import Foundation
+import VigilCore
 
 /// Hand-written decoder/encoder for `opentelemetry.proto.collector.metrics.v1.ExportMetricsServiceRequest`.
 ///
@@ -416,19 +417,5 @@ enum OTLPAttributeText {
         return "\(v)"
     }
 
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for c in s.unicodeScalars {
-            switch c {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if c.value < 0x20 { out += String(format: "\\u%04x", c.value) } else { out.unicodeScalars.append(c) }
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ s: String) -> String { JSONText.quote(s) }
 }

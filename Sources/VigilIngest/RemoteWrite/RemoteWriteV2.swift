@@ -98,17 +98,7 @@ public enum RemoteWriteV2 {
                 }
             case 2:
                 try r.expect(wire, .lengthDelimited, field: 2, "samples")
-                var sr = r.sub(try r.readLengthDelimited(), "Sample")
-                var v = 0.0
-                var t: Int64 = 0
-                while !sr.isAtEnd {
-                    let (f, w) = try sr.readKey()
-                    switch f {
-                    case 1: try sr.expect(w, .fixed64, field: 1, "value"); v = try sr.readDouble()
-                    case 2: try sr.expect(w, .varint, field: 2, "timestamp"); t = Int64(bitPattern: try sr.readVarint())
-                    default: try sr.skip(w, field: f)
-                    }
-                }
+                let (t, v) = try r.readRemoteWriteSample()
                 ts.append(t)
                 vs.append(v)
             case 3:
