@@ -2,7 +2,6 @@ import Foundation
 import Testing
 import VigilIngest
 
-@Test func moduleLinks() { #expect(VigilIngestModule.name == "VigilIngest") }
 
 @Test func benchRunsEveryParserOnTheSameSamples() {
     let results = IngestBench.run(hosts: 2, samplesPerSeries: 3, iterations: 1)

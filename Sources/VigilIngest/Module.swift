@@ -1,3 +1,0 @@
-// VigilIngest: see ARCHITECTURE.md. Implementation lands with its roadmap step.
-import VigilCore
-public enum VigilIngestModule { public static let name = "VigilIngest" }
