@@ -23,6 +23,8 @@ let package = Package(
                        providers: [.apt(["libsnappy-dev"])]),
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CLibvirt", path: "Sources/CLibvirt", pkgConfig: "libvirt",
+                       providers: [.apt(["libvirt-dev"])]),
 
         // ---- Vigil layers ----
         // Shared vocabulary: labels, matchers, samples, durations, the store's read/append protocols.
@@ -40,9 +42,10 @@ let package = Package(
         .target(name: "VigilQuery", dependencies: ["VigilCore"]),
         // Forecasting, anomaly scoring, failure prediction on OpenBLAS/LAPACK.
         .target(name: "VigilForecast", dependencies: ["VigilCore", "CBLAS"]),
-        // HTTP server (Hummingbird): ingestion endpoints, Prometheus query API, collectors, online models.
+        // HTTP server (Hummingbird): ingestion endpoints, Prometheus query API, collectors (scrape, host, libvirt),
+        // online models.
         .target(name: "VigilServer", dependencies: [
-            "VigilCore", "VigilStore", "VigilIngest", "VigilQuery", "VigilForecast",
+            "VigilCore", "VigilStore", "VigilIngest", "VigilQuery", "VigilForecast", "CLibvirt",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
@@ -64,7 +67,7 @@ let package = Package(
         ], exclude: ["corpus"]),  // read from the source tree by OracleTests (#filePath)
         .testTarget(name: "VigilForecastTests", dependencies: ["VigilCore", "VigilForecast"]),
         .testTarget(name: "VigilServerTests", dependencies: [
-            "VigilCore", "VigilStore", "VigilServer", "VigilIngest",
+            "VigilCore", "VigilStore", "VigilServer", "VigilIngest", "CLibvirt",
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
     ]

@@ -9,6 +9,9 @@ import Yams
 ///   scrape_interval: 15s
 ///   scrape_timeout: 10s
 /// host_collector: true          # /proc → node_exporter names, every global scrape_interval
+/// libvirt:                      # per-domain stats through libvirt's C API (LibvirtCollector.swift)
+///   uri: qemu:///system
+///   interval: 15s
 /// scrape_configs:
 ///   - job_name: node
 ///     scrape_interval: 5s
@@ -23,6 +26,8 @@ public struct VigilConfig: Sendable, Equatable {
     public var hostCollector = false
     public var hostCollectorInterval: Duration?
     public var scrapeConfigs: [ScrapeConfig] = []
+    /// The `libvirt:` section (nil: no libvirt collector).
+    public var libvirt: LibvirtConfig?
 
     public init() {}
 
@@ -55,6 +60,24 @@ public struct VigilConfig: Sendable, Equatable {
         }
         c.hostCollector = raw.host_collector ?? false
         c.hostCollectorInterval = try dur(raw.host_collector_interval, "host_collector_interval")
+        if let lv = raw.libvirt {
+            let uri = lv.uri.trimmingCharacters(in: .whitespaces)
+            guard !uri.isEmpty, uri.contains(":") else {
+                throw ConfigError(message: "libvirt.uri: expected a libvirt connection URI such as qemu:///system or test:///default, got \"\(lv.uri)\"")
+            }
+            var l = LibvirtConfig(uri: uri)
+            l.interval = try dur(lv.interval, "libvirt.interval") ?? c.scrapeInterval
+            for (name, value) in (lv.labels ?? [:]).sorted(by: { $0.key < $1.key }) {
+                guard Labels.isValidLabelName(name), !name.hasPrefix("__") else {
+                    throw ConfigError(message: "libvirt.labels: invalid label name \"\(name)\"")
+                }
+                guard !LibvirtConfig.reservedLabels.contains(name) else {
+                    throw ConfigError(message: "libvirt.labels: \"\(name)\" is set by the collector itself")
+                }
+                l.labels[name] = value
+            }
+            c.libvirt = l
+        }
         var jobs = Set<String>()
         for (i, sc) in (raw.scrape_configs ?? []).enumerated() {
             let w = "scrape_configs[\(i)]"
@@ -137,6 +160,24 @@ public struct ScrapeConfig: Sendable, Equatable {
     public init(jobName: String) { self.jobName = jobName }
 }
 
+/// The `libvirt:` section: one libvirt connection read every `interval`.
+public struct LibvirtConfig: Sendable, Equatable {
+    /// Connection URI: `qemu:///system` (opened read-only), `test:///default` (libvirt's in-process test driver).
+    public var uri: String
+    public var interval: Duration = .seconds(15)
+    /// Extra labels on every series; `job` (default `libvirt`) and `instance` (default: the host name) may be set.
+    public var labels: [String: String] = [:]
+
+    /// Labels the collector sets per series; the config may not override them.
+    public static let reservedLabels: Set<String> = ["domain", "uuid", "target_device", "vcpu"]
+
+    public init(uri: String, interval: Duration = .seconds(15), labels: [String: String] = [:]) {
+        self.uri = uri
+        self.interval = interval
+        self.labels = labels
+    }
+}
+
 public struct ScrapeTarget: Sendable, Equatable {
     /// `host:port`
     public var address: String
@@ -150,6 +191,21 @@ private struct RawConfig: Decodable {
     var host_collector: Bool?
     var host_collector_interval: String?
     var scrape_configs: [RawScrape]?
+    var libvirt: RawLibvirt?
+
+    struct RawLibvirt: Decodable {
+        var uri: String
+        var interval: String?
+        var labels: [String: String]?
+        enum CodingKeys: String, CodingKey, CaseIterable { case uri, interval, labels }
+        init(from d: any Decoder) throws {
+            try checkKeys(d, Set(CodingKeys.allStrings))
+            let c = try d.container(keyedBy: CodingKeys.self)
+            uri = try c.decode(String.self, forKey: .uri)
+            interval = try c.decodeIfPresent(String.self, forKey: .interval)
+            labels = try c.decodeIfPresent([String: String].self, forKey: .labels)
+        }
+    }
 
     struct RawGlobal: Decodable {
         var scrape_interval: String?
@@ -199,7 +255,7 @@ private struct RawConfig: Decodable {
         }
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable { case global, host_collector, host_collector_interval, scrape_configs, forecast }
+    enum CodingKeys: String, CodingKey, CaseIterable { case global, host_collector, host_collector_interval, scrape_configs, libvirt, forecast }
 
     init(from d: any Decoder) throws {
         try checkKeys(d, Set(CodingKeys.allStrings))
@@ -208,6 +264,7 @@ private struct RawConfig: Decodable {
         host_collector = try c.decodeIfPresent(Bool.self, forKey: .host_collector)
         host_collector_interval = try c.decodeIfPresent(String.self, forKey: .host_collector_interval)
         scrape_configs = try c.decodeIfPresent([RawScrape].self, forKey: .scrape_configs)
+        libvirt = try c.decodeIfPresent(RawLibvirt.self, forKey: .libvirt)
     }
 }
 

@@ -132,7 +132,7 @@ public final class ScrapeLoop: Sendable {
 }
 
 extension VigilServer {
-    /// Registers a loop per scrape target and the host collector, as configured.
+    /// Registers a loop per scrape target, the host collector and the libvirt collector, as configured.
     func startCollectors() throws {
         for sc in options.config.scrapeConfigs {
             for t in sc.targets {
@@ -153,6 +153,10 @@ extension VigilServer {
             let host = HostCollector(ingestor: ingestor, logger: logger)
             let interval = options.config.hostCollectorInterval ?? options.config.scrapeInterval
             addLoop("host collector") { await host.run(every: interval) }
+        }
+        if let lv = options.config.libvirt {
+            let collector = LibvirtCollector(config: lv, ingestor: ingestor, logger: logger)
+            addLoop("libvirt collector \(lv.uri)") { await collector.run() }
         }
     }
 }

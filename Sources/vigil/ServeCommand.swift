@@ -20,6 +20,7 @@ struct ServeCommand: AsyncParsableCommand {
               vigil serve --data ./data
               vigil serve --listen 0.0.0.0:9470 --config vigil.yml --auth-token-file token.txt --retention 30d
               vigil serve --host-collector --statsd-listen 127.0.0.1:8125
+              vigil serve --libvirt-uri qemu:///system       # per-VM CPU, memory, disk, network
             """
     )
 
@@ -52,6 +53,10 @@ struct ServeCommand: AsyncParsableCommand {
 
     @Flag(help: "Collect this host's /proc metrics under node_exporter's names.")
     var hostCollector = false
+
+    @Option(help: ArgumentHelp("Collect per-domain libvirt stats from this connection URI (e.g. qemu:///system, test:///default).",
+                               discussion: "Same as a `libvirt: {uri: URI}` config section; overrides its uri."))
+    var libvirtUri: String?
 
     @Option(help: "Labels per series, __name__ included (400 above).")
     var maxLabelsPerSeries = 64
@@ -114,6 +119,16 @@ struct ServeCommand: AsyncParsableCommand {
             } catch { throw ValidationError("\(error)") }
         }
         if hostCollector { opts.config.hostCollector = true }
+        if let uri = libvirtUri {
+            guard uri.contains(":") else {
+                throw ValidationError("--libvirt-uri: expected a libvirt connection URI such as qemu:///system, got \"\(uri)\"")
+            }
+            if opts.config.libvirt == nil {
+                opts.config.libvirt = LibvirtConfig(uri: uri, interval: opts.config.scrapeInterval)
+            } else {
+                opts.config.libvirt?.uri = uri
+            }
+        }
         let retentionMs: Int64
         do { retentionMs = try DurationParser.milliseconds(retention) } catch { throw ValidationError("--retention: \(error)") }
         let fsync: WALFsyncPolicy
