@@ -4,7 +4,9 @@
 SWIFT ?= swift
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Build-time C libraries (system-library targets) and the pieces tests talk to for real.
-BUILD_DEBS := libsqlite3-dev libsnappy-dev libopenblas-dev pkg-config
+# BUILD_DEBS serve `build`, `test` (test-deps depends on deps) and `demo`; libvirt-dev alone (no daemon) carries
+# libvirt's in-process test:/// driver that the libvirt collector's tests and the demo read.
+BUILD_DEBS := libsqlite3-dev libsnappy-dev libopenblas-dev libvirt-dev pkg-config
 TEST_DEBS := prometheus prometheus-node-exporter victoria-metrics python3-venv curl
 
 .PHONY: all build release test deps test-deps demo bench clean
