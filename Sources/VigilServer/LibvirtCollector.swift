@@ -168,8 +168,10 @@ public final class LibvirtCollector: Sendable {
         let uuid = virDomainGetUUIDString(dom, &uuidBuf) == 0 ? String(cString: uuidBuf) : ""
         out.domain = [("domain", name), ("uuid", uuid)]
 
+        // The per-domain calls are RPCs on a remote connection: make them only for what the record lacks.
         var info = virDomainInfo()
-        let haveInfo = virDomainGetInfo(dom, &info) == 0
+        let needInfo = ["state.state", "cpu.time", "vcpu.current", "balloon.maximum", "balloon.current"].contains { p[$0] == nil }
+        let haveInfo = needInfo && virDomainGetInfo(dom, &info) == 0
         let state = p["state.state"] ?? (haveInfo ? Double(info.state) : nil)
         if let state { out.add("libvirt_domain_info_state", state) }
         if let v = p["cpu.time"] ?? (haveInfo ? Double(info.cpuTime) : nil) {
@@ -184,7 +186,18 @@ public final class LibvirtCollector: Sendable {
         if let v = p["balloon.current"] ?? (haveInfo ? Double(info.memory) : nil) {
             out.add("libvirt_domain_info_memory_usage_bytes", v * 1024)
         }
-        let active = virDomainIsActive(dom) == 1
+        var activeKnown: Bool?
+        func active() -> Bool {
+            if let a = activeKnown { return a }
+            activeKnown = virDomainIsActive(dom) == 1
+            return activeKnown!
+        }
+        var xmlKnown: String??
+        func xml() -> String? {
+            if let x = xmlKnown { return x }
+            xmlKnown = .some(domainXML(dom))
+            return xmlKnown!
+        }
 
         // vCPUs
         let vcpus = Int(p["vcpu.current"] ?? (haveInfo ? Double(info.nrVirtCpu) : 0))
@@ -196,7 +209,7 @@ public final class LibvirtCollector: Sendable {
                 if let t = p["vcpu.\(i).time"] { out.add("libvirt_domain_vcpu_time_seconds_total", t / 1e9, dev) }
                 if let w = p["vcpu.\(i).wait"] { out.add("libvirt_domain_vcpu_wait_seconds_total", w / 1e9, dev) }
             }
-        } else if active && vcpus > 0 {
+        } else if vcpus > 0 && active() {
             var infos = [virVcpuInfo](repeating: virVcpuInfo(), count: vcpus)
             let got = virDomainGetVcpus(dom, &infos, Int32(vcpus), nil, 0)
             if got > 0 {
@@ -213,7 +226,7 @@ public final class LibvirtCollector: Sendable {
             for m in Self.memoryStats {
                 if let v = p["balloon.\(m.key)"] { out.add(m.name, v * m.scale) }
             }
-        } else if active {
+        } else if active() {
             var stats = [virDomainMemoryStatStruct](repeating: virDomainMemoryStatStruct(),
                                                     count: Int(VIR_DOMAIN_MEMORY_STAT_NR.rawValue))
             let got = virDomainMemoryStats(dom, &stats, UInt32(stats.count), 0)
@@ -233,7 +246,7 @@ public final class LibvirtCollector: Sendable {
                     if let v = p["block.\(i).\(b.key)"] { out.add(b.name, v * b.scale, l) }
                 }
             }
-        } else if active, let xml = domainXML(dom) {
+        } else if active(), let xml = xml() {
             for dev in deviceTargets(in: xml, element: "disk") {
                 var s = virDomainBlockStatsStruct()
                 guard virDomainBlockStats(dom, dev, &s, MemoryLayout<virDomainBlockStatsStruct>.size) == 0 else { continue }
@@ -257,7 +270,7 @@ public final class LibvirtCollector: Sendable {
                     if let v = p["net.\(i).\(n.key)"] { out.add(n.name, v, l) }
                 }
             }
-        } else if active, let xml = domainXML(dom) {
+        } else if active(), let xml = xml() {
             for dev in deviceTargets(in: xml, element: "interface") {
                 var s = virDomainInterfaceStatsStruct()
                 guard virDomainInterfaceStats(dom, dev, &s, MemoryLayout<virDomainInterfaceStatsStruct>.size) == 0 else { continue }

@@ -20,7 +20,7 @@ struct ServeCommand: AsyncParsableCommand {
               vigil serve --data ./data
               vigil serve --listen 0.0.0.0:9470 --config vigil.yml --auth-token-file token.txt --retention 30d
               vigil serve --host-collector --statsd-listen 127.0.0.1:8125
-              vigil serve --libvirt-uri qemu:///system       # per-VM CPU, memory, disk, network
+              vigil serve --libvirt-uri qemu:///system
             """
     )
 
