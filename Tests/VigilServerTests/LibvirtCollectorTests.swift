@@ -239,6 +239,73 @@ import VigilStore
         #expect(logs.lines.count == 1 && logs.lines[0].text.contains("nosuchdriver"), "\(logs.lines)")
     }
 
+    /// The bulk-stats path as QEMU fills it (field names of `virConnectGetAllDomainStats`), built with libvirt's own
+    /// typed-parameter functions and read against the test driver's domain: units are converted, device labels come
+    /// from the record, and the fallback calls are not used for what the record has.
+    @Test func bulkStatsRecordFieldsMapToExporterNames() async throws {
+        let c = LibvirtCollector(config: LibvirtConfig(uri: "test:///default"),
+                                 ingestor: Ingestor(appender: MemoryStore(), limits: SeriesLimits(), metrics: SelfMetrics()),
+                                 logger: Logger(label: "t"))
+        let ull: [(String, UInt64)] = [
+            ("cpu.time", 7_500_000_000), ("vcpu.current", 2), ("vcpu.maximum", 2),
+            ("vcpu.0.time", 3_000_000_000), ("vcpu.1.time", 4_250_000_000), ("vcpu.1.wait", 5_000_000),
+            ("balloon.current", 3_145_728), ("balloon.maximum", 4_194_304), ("balloon.rss", 1_000),
+            ("balloon.major_fault", 17),
+            ("block.0.rd.reqs", 10), ("block.0.rd.bytes", 40_960), ("block.0.rd.times", 2_000_000),
+            ("block.0.wr.reqs", 3), ("block.0.wr.bytes", 12_288), ("block.0.capacity", 10_737_418_240),
+            ("net.0.rx.bytes", 1_500), ("net.0.rx.pkts", 12), ("net.0.tx.bytes", 900), ("net.0.tx.drop", 1),
+        ]
+        let ints: [(String, Int32)] = [("state.state", 3), ("state.reason", 1), ("vcpu.0.state", 1), ("vcpu.1.state", 2)]
+        let uints: [(String, UInt32)] = [("block.count", 1), ("net.count", 1)]
+        let strings: [(String, String)] = [("block.0.name", "sdz"), ("block.0.path", "/var/lib/x.qcow2"), ("net.0.name", "vnet3")]
+        let got = await c.withConnection { conn -> [SeriesSamples] in
+            guard let conn, let dom = virDomainLookupByName(conn, "test") else { return [] }
+            defer { virDomainFree(dom) }
+            var params: virTypedParameterPtr?
+            var n: Int32 = 0, cap: Int32 = 0
+            for (k, v) in ull { _ = virTypedParamsAddULLong(&params, &n, &cap, k, v) }
+            for (k, v) in ints { _ = virTypedParamsAddInt(&params, &n, &cap, k, v) }
+            for (k, v) in uints { _ = virTypedParamsAddUInt(&params, &n, &cap, k, v) }
+            for (k, v) in strings { _ = virTypedParamsAddString(&params, &n, &cap, k, v) }
+            var sp = StatsParams()
+            if let first = params { for j in 0..<Int(n) { sp.add(first + j) } }
+            virTypedParamsFree(params, n)
+            var out = DomainSeries(base: Labels(["job": "libvirt", "instance": "hv1"]), ts: 5000)
+            LibvirtCollector.domainSeries(dom, sp, into: &out)
+            return out.series
+        }
+        await c.shutdown()
+        var byKey: [String: Double] = [:]
+        for s in got {
+            #expect(s.labels["domain"] == "test" && s.labels["uuid"]?.count == 36 && s.timestamps == [5000])
+            let extra = s.labels.filter { !["__name__", "job", "instance", "domain", "uuid"].contains($0.name) }
+                .map { "\($0.name)=\($0.value)" }.joined(separator: ",")
+            byKey[s.labels.metricName! + (extra.isEmpty ? "" : "{\(extra)}")] = s.values[0]
+        }
+        #expect(byKey == [
+            "libvirt_domain_info_state": 3,
+            "libvirt_domain_info_cpu_time_seconds_total": 7.5,
+            "libvirt_domain_info_virtual_cpus": 2,
+            "libvirt_domain_info_maximum_memory_bytes": 4_294_967_296,
+            "libvirt_domain_info_memory_usage_bytes": 3_221_225_472,
+            "libvirt_domain_vcpu_state{vcpu=0}": 1, "libvirt_domain_vcpu_state{vcpu=1}": 2,
+            "libvirt_domain_vcpu_time_seconds_total{vcpu=0}": 3, "libvirt_domain_vcpu_time_seconds_total{vcpu=1}": 4.25,
+            "libvirt_domain_vcpu_wait_seconds_total{vcpu=1}": 0.005,
+            "libvirt_domain_memory_stats_rss_bytes": 1_024_000,
+            "libvirt_domain_memory_stats_major_fault_total": 17,
+            "libvirt_domain_block_stats_read_requests_total{target_device=sdz}": 10,
+            "libvirt_domain_block_stats_read_bytes_total{target_device=sdz}": 40_960,
+            "libvirt_domain_block_stats_read_time_seconds_total{target_device=sdz}": 0.002,
+            "libvirt_domain_block_stats_write_requests_total{target_device=sdz}": 3,
+            "libvirt_domain_block_stats_write_bytes_total{target_device=sdz}": 12_288,
+            "libvirt_domain_block_stats_capacity_bytes{target_device=sdz}": 10_737_418_240,
+            "libvirt_domain_interface_stats_receive_bytes_total{target_device=vnet3}": 1_500,
+            "libvirt_domain_interface_stats_receive_packets_total{target_device=vnet3}": 12,
+            "libvirt_domain_interface_stats_transmit_bytes_total{target_device=vnet3}": 900,
+            "libvirt_domain_interface_stats_transmit_drops_total{target_device=vnet3}": 1,
+        ])
+    }
+
     @Test func deviceTargetsFromDomainXML() {
         let xml = """
             <domain><devices>
