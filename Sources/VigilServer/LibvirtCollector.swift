@@ -1,6 +1,7 @@
 import CLibvirt
 import Foundation
 import Logging
+import Synchronization
 import VigilCore
 
 /// Reads per-domain statistics from one libvirt connection every `interval`, under the names of the common
@@ -25,6 +26,8 @@ public final class LibvirtCollector: Sendable {
     let base: Labels
     private let worker: BlockingThread
     private let connection: LibvirtConnection
+    /// The last collection failed: further failures are logged at debug level until one succeeds.
+    private let failing = Mutex(false)
 
     public init(config: LibvirtConfig, ingestor: Ingestor, logger: Logger, instance: String? = nil) {
         self.config = config
@@ -74,10 +77,14 @@ public final class LibvirtCollector: Sendable {
         synthetic("libvirt_scrape_duration_seconds", duration)
         if reading.ok { synthetic("libvirt_domains", Double(reading.domains)) }
         ingestor.metrics.add("vigil_libvirt_collections_total", [Label("result", reading.ok ? "success" : "failure")])
+        let wasFailing = failing.withLock { f in defer { f = !reading.ok }; return f }
         if let e = reading.error {
-            logger.log(level: reading.logLevel, "libvirt collection failed", metadata: ["uri": "\(config.uri)", "error": "\(e)"])
+            logger.log(level: wasFailing ? .debug : .warning, "libvirt collection failed",
+                       metadata: ["uri": "\(config.uri)", "error": "\(e)"])
         } else if reading.reconnected {
             logger.info("libvirt connected", metadata: ["uri": "\(config.uri)", "domains": "\(reading.domains)"])
+        } else if wasFailing {
+            logger.info("libvirt collection recovered", metadata: ["uri": "\(config.uri)", "domains": "\(reading.domains)"])
         }
         do {
             let out = try await ingestor.ingest(batch, source: "libvirt")
@@ -112,7 +119,6 @@ public final class LibvirtCollector: Sendable {
         var series: [SeriesSamples] = []
         var domains = 0
         var error: String?
-        var logLevel: Logger.Level = .warning
         var reconnected = false
     }
 
@@ -124,9 +130,8 @@ public final class LibvirtCollector: Sendable {
         var r = Reading()
         let opened = connection.open()
         switch opened {
-        case .failed(let message, let repeated):
+        case .failed(let message):
             r.error = "cannot connect: \(message)"
-            r.logLevel = repeated ? .debug : .warning
             return r
         case .opened: r.reconnected = true
         case .alreadyOpen: break
@@ -419,9 +424,8 @@ final class LibvirtConnection: @unchecked Sendable {
     let uri: String
     private let lock = NSLock()
     private var ptr: OpaquePointer?
-    private var lastOpenFailed = false
 
-    enum OpenResult { case alreadyOpen, opened, failed(String, repeated: Bool) }
+    enum OpenResult { case alreadyOpen, opened, failed(String) }
 
     /// libvirt's one-time global setup (thread-safe once done) and silencing of its stderr error printer.
     private static let initialized: Bool = {
@@ -438,12 +442,7 @@ final class LibvirtConnection: @unchecked Sendable {
         return lock.withLock {
             if ptr != nil { return .alreadyOpen }
             let c = uri.hasPrefix("test:///") ? virConnectOpen(uri) : virConnectOpenReadOnly(uri)
-            guard let c else {
-                let repeated = lastOpenFailed
-                lastOpenFailed = true
-                return .failed(libvirtLastError(), repeated: repeated)
-            }
-            lastOpenFailed = false
+            guard let c else { return .failed(libvirtLastError()) }
             ptr = c
             return .opened
         }
