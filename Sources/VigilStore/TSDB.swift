@@ -12,6 +12,12 @@ public struct TSDBOptions: Sendable {
     public var chunkRange: Int64 = 2 * 3_600_000
     /// Samples per chunk before it is cut.
     public var samplesPerChunk = 120
+    /// Persisted chunks of a series are merged into one re-encoded chunk per window of this many ms
+    /// (aligned to the epoch; rounded up to a multiple of `chunkRange`) once the window is a
+    /// `chunkRange` behind the newest sample, and by `flush()`. 0: never. Default 6h.
+    public var compactRange: Int64 = 6 * 3_600_000
+    /// Series windows merged per compaction transaction.
+    public var compactBatch = 2048
     /// A WAL segment is closed once it would grow past this many bytes.
     public var walSegmentSize = 64 << 20
     /// The background maintenance checkpoints the WAL once this many bytes were logged since the last one.
@@ -85,6 +91,14 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
     private let maintenance = NSLock()
     private var writer: SQLiteConnection?
     private var maintenanceThread: MaintenanceThread?
+    /// Label symbols of persisted series (guarded by `maintenance`).
+    private let symbols = SymbolTable()
+    /// Compaction has looked at every chunk row with id ≤ this (guarded by `maintenance`).
+    private var compactMark: Int64 = 0
+    /// Held shared by readers scanning SQLite with several statements, exclusively by compaction commits.
+    let layout = RWLock()
+    /// `options.compactRange` rounded up to a multiple of `chunkRange` (0: off).
+    let compactRange: Int64
 
     /// Opens (creating if needed) the store in `directory`, loading SQLite's series and replaying the WAL.
     public init(directory: String, options: TSDBOptions = TSDBOptions()) throws {
@@ -100,10 +114,13 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
         readers = ConnectionPool(path: dbPath)
         head = Head(chunkRange: options.chunkRange, samplesPerChunk: options.samplesPerChunk,
                     retention: options.retention)
+        let cr = max(1, options.chunkRange)
+        compactRange = options.compactRange <= 0 ? 0 : (options.compactRange + cr - 1) / cr * cr
 
         // SQLite first: series ids and how far each series is persisted.
+        try symbols.load(conn)
         let ranges = try conn.chunkRanges()
-        for (ref, labels) in try conn.loadSeries() {
+        for (ref, labels) in try conn.loadSeries(symbols: symbols) {
             let s = head.createLocked(ref: ref, labels: labels, hash: seriesHash(labels))
             s.inSQLite = true
             if let (lo, hi) = ranges[ref] {
@@ -198,7 +215,7 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
         var vss = [[Double]](repeating: [], count: snaps.count)
         let persistedCount = snaps.reduce(0) { $0 + ($1.hasPersisted ? 1 : 0) }
         if persistedCount > 0 {
-            try readers.with { conn in
+            try layout.withReadLock { try readers.with { conn in
                 let reader = ChunkReader(conn: conn)
                 if persistedCount > 64 && persistedCount * 4 > total {
                     // Big selections: scan the chunks table, split by rowid over two threads.
@@ -208,7 +225,7 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
                         try reader.read(ref: s.ref, mint: mint, maxt: maxt, into: &tss[i], &vss[i])
                     }
                 }
-            }
+            } }
         }
         var result: [SeriesSamples] = []
         result.reserveCapacity(snaps.count)
@@ -307,9 +324,28 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
         try maintenance.withLock {
             head.lock.withLock { head.cutAllLocked() }
             try persistLocked(holdingHead: false)
+            _ = try compactLocked(horizon: .max)
             try checkpointLocked()
             try writer?.exec("PRAGMA wal_checkpoint(TRUNCATE)")
         }
+    }
+
+    /// Merges persisted chunks per series and `compactRange` window (windows ending at or before
+    /// `horizon`; default: every window). The maintenance thread does this on its own.
+    @discardableResult
+    public func compact(horizon: Int64 = .max) throws -> CompactionResult {
+        try maintenance.withLock { try compactLocked(horizon: horizon) }
+    }
+
+    /// Requires `maintenance`.
+    private func compactLocked(horizon: Int64) throws -> CompactionResult {
+        guard compactRange > 0, let writer else { return CompactionResult() }
+        let (result, mark) = try writer.compact(range: compactRange, horizon: horizon, mark: compactMark, batch: options.compactBatch, layout: layout)
+        compactMark = mark
+        if result.rowsAfter > 0 {
+            logger.debug("compaction: \(result.rowsBefore) chunk rows merged into \(result.rowsAfter) (\(result.samples) samples)")
+        }
+        return result
     }
 
     /// Persists sealed chunks, then rewrites the WAL as just the series and samples of the open chunks.
@@ -353,6 +389,10 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
             try maintenance.withLock {
                 if head.lock.withLock({ head.closed }) { return }
                 try persistLocked(holdingHead: false)
+                let newest = head.lock.withLock { head.maxTime }
+                if compactRange > 0 && newest != .min {
+                    _ = try compactLocked(horizon: newest &- max(1, options.chunkRange))
+                }
                 if head.lock.withLock({ head.walBytesSinceCheckpoint }) >= options.checkpointBytes {
                     try checkpointLocked()
                 }
@@ -394,7 +434,13 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
                 rows.append(ChunkRow(ref: w.ref, minTime: c.minTime, maxTime: c.maxTime, count: c.count, blob: blob))
             }
         }
-        try writer.persist(newSeries: work.filter(\.needsRow).map { ($0.ref, $0.labels) }, chunks: rows)
+        let symbolMark = symbols.mark
+        do {
+            try writer.persist(newSeries: work.filter(\.needsRow).map { ($0.ref, $0.labels) }, chunks: rows, symbols: symbols)
+        } catch {
+            symbols.forget(from: symbolMark)
+            throw error
+        }
         let apply = {
             for w in work {
                 let s = w.s
@@ -472,6 +518,7 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
             try del.run()
             result.deletedChunks = Int(sqlite3Changes(writer)) + headDropped
         }
+        if result.deletedChunks > headDropped { try writer.exec("PRAGMA incremental_vacuum") }
         let ranges = try writer.chunkRanges()
         head.lock.withLock {
             for s in head.byRef.values {
