@@ -203,29 +203,19 @@ struct ChunkReader {
         }
     }
 
-    /// Chunks with rowid in `ids` overlapping [mint, maxt]; `sink(ref, minTime, blob)` for each.
-    func scan(ids: ClosedRange<Int64>, mint: Int64, maxt: Int64,
-              _ sink: (UInt64, Int64, UnsafeRawBufferPointer) throws -> Void) throws {
+    /// Chunks of series with ids in `refs` overlapping [mint, maxt], in (series, time) order;
+    /// `sink(ref, minTime, sampleCount, blob)` for each.
+    func scan(refs: ClosedRange<UInt64>, mint: Int64, maxt: Int64,
+              _ sink: (UInt64, Int64, Int, UnsafeRawBufferPointer) throws -> Void) throws {
         let q = try conn.prepare(
-            "SELECT series_id, min_time, data FROM chunks WHERE id BETWEEN ?1 AND ?2 AND max_time>=?3 AND min_time<=?4")
+            "SELECT series_id, min_time, num_samples, data FROM chunks WHERE series_id BETWEEN ?1 AND ?2 AND max_time>=?3 AND min_time<=?4 ORDER BY series_id, max_time")
         defer { q.reset() }
-        q.bind(1, ids.lowerBound)
-        q.bind(2, ids.upperBound)
+        q.bind(1, Int64(bitPattern: refs.lowerBound))
+        q.bind(2, Int64(bitPattern: refs.upperBound))
         q.bind(3, mint)
         q.bind(4, maxt)
         while try q.step() {
-            try sink(UInt64(bitPattern: q.int64(0)), q.int64(1), q.blob(2))
-        }
-    }
-
-    /// One pass over every chunk overlapping [mint, maxt]; `sink(ref, minTime, blob)` for each.
-    func scanAll(mint: Int64, maxt: Int64, _ sink: (UInt64, Int64, UnsafeRawBufferPointer) throws -> Void) throws {
-        let q = try conn.prepare("SELECT series_id, min_time, data FROM chunks WHERE max_time>=?1 AND min_time<=?2")
-        defer { q.reset() }
-        q.bind(1, mint)
-        q.bind(2, maxt)
-        while try q.step() {
-            try sink(UInt64(bitPattern: q.int64(0)), q.int64(1), q.blob(2))
+            try sink(UInt64(bitPattern: q.int64(0)), q.int64(1), Int(max(0, q.int64(2))), q.blob(3))
         }
     }
 }

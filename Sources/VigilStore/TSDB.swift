@@ -207,28 +207,31 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
 
     public func select(_ matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [SeriesSamples] {
         guard mint <= maxt else { return [] }
-        let (snaps, total) = head.lock.withLock {
-            (head.snapshotLocked(head.selectRefsLocked(matchers), mint: mint, maxt: maxt), head.seriesCountLocked)
+        let (snaps, ranked) = head.lock.withLock {
+            (head.snapshotLocked(head.selectRefsLocked(matchers), mint: mint, maxt: maxt), head.ranksValidLocked)
         }
         if snaps.isEmpty { return [] }
         var tss = [[Int64]](repeating: [], count: snaps.count)
         var vss = [[Double]](repeating: [], count: snaps.count)
-        let persistedCount = snaps.reduce(0) { $0 + ($1.hasPersisted ? 1 : 0) }
-        if persistedCount > 0 {
-            try layout.withReadLock { try readers.with { conn in
-                let reader = ChunkReader(conn: conn)
-                if persistedCount > 64 && persistedCount * 4 > total {
-                    // Big selections: scan the chunks table, split by rowid over two threads.
-                    try scanParallel(snaps, mint: mint, maxt: maxt, first: conn, &tss, &vss)
-                } else {
-                    for (i, s) in snaps.enumerated() where s.hasPersisted {
-                        try reader.read(ref: s.ref, mint: mint, maxt: maxt, into: &tss[i], &vss[i])
+        let persisted = snaps.indices.filter { snaps[$0].hasPersisted }
+        if !persisted.isEmpty {
+            try layout.withReadLock {
+                if persisted.count <= 64 {
+                    try readers.with { conn in
+                        let reader = ChunkReader(conn: conn)
+                        for i in persisted {
+                            try reader.read(ref: snaps[i].ref, mint: mint, maxt: maxt, into: &tss[i], &vss[i])
+                        }
                     }
+                } else {
+                    try readPartitioned(snaps, persisted, mint: mint, maxt: maxt, &tss, &vss)
                 }
-            } }
+            }
         }
         var result: [SeriesSamples] = []
         result.reserveCapacity(snaps.count)
+        var ranks: [Int] = []
+        ranks.reserveCapacity(snaps.count)
         for i in snaps.indices {
             // Head chunks follow the persisted ones; a chunk persisted after our snapshot shows up in
             // both, so skip head chunks that start at or before what SQLite gave.
@@ -239,49 +242,53 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
             trim(&tss[i], &vss[i], mint: mint, maxt: maxt)
             if !tss[i].isEmpty {
                 result.append(SeriesSamples(labels: snaps[i].labels, timestamps: tss[i], values: vss[i]))
+                ranks.append(snaps[i].rank)
             }
+            tss[i] = []
+            vss[i] = []
+        }
+        if ranked {
+            // Every series' position in label order is known: sort by it (integers, not label sets).
+            let order = ranks.indices.sorted { ranks[$0] < ranks[$1] }
+            return order.map { result[$0] }
         }
         result.sort { $0.labels < $1.labels }
+        head.rankSeries()
         return result
     }
 
-    /// Reads the persisted chunks of `snaps` with one scan of `chunks`, split by rowid into two
-    /// halves decoded on two threads (the calling one and one more), then concatenated per series.
-    private func scanParallel(_ snaps: [SeriesSnapshot], mint: Int64, maxt: Int64, first: SQLiteConnection,
-                              _ tss: inout [[Int64]], _ vss: inout [[Double]]) throws {
-        var indexBuilder: [UInt64: Int] = [:]
-        indexBuilder.reserveCapacity(snaps.count)
-        for (i, s) in snaps.enumerated() where s.hasPersisted { indexBuilder[s.ref] = i }
-        let index = indexBuilder
-        let count = snaps.count
-        let bounds = try first.prepare("SELECT min(id), max(id) FROM chunks")
-        defer { bounds.reset() }
-        guard try bounds.step(), !bounds.isNull(0) else { return }
-        let lo = bounds.int64(0), hi = bounds.int64(1)
-        bounds.reset()
-        let parts = hi - lo > 1024 ? 2 : 1
-        let step = (hi - lo) / Int64(parts) + 1
-        let results = ScanResults(parts: parts, series: snaps.count)
+    /// Reads the persisted chunks of the selected series (`persisted`: indices into `snaps`, ascending
+    /// ref) on two threads, each walking one half of the refs through `chunks_by_series` in (series,
+    /// time) order, so every series is decoded by one thread straight into its own columns.
+    private func readPartitioned(_ snaps: [SeriesSnapshot], _ persisted: [Int], mint: Int64, maxt: Int64,
+                                 _ tss: inout [[Int64]], _ vss: inout [[Double]]) throws {
+        let parts = 2
+        let results = ScanResults(parts: parts)
         let readers = self.readers
         DispatchQueue.concurrentPerform(iterations: parts) { p in
-            let from = lo + Int64(p) * step, to = min(hi, from + step - 1)
-            var ts = [[Int64]](repeating: [], count: count)
-            var vs = [[Double]](repeating: [], count: count)
-            var unsorted = Set<Int>()
+            let lo = persisted.count * p / parts, hi = persisted.count * (p + 1) / parts
+            guard lo < hi else { return }
+            let mine = Array(persisted[lo..<hi])
+            var ts = [[Int64]](repeating: [], count: mine.count)
+            var vs = [[Double]](repeating: [], count: mine.count)
             do {
                 try readers.with { conn in
-                    try ChunkReader(conn: conn).scan(ids: from...to, mint: mint, maxt: maxt) { ref, minTime, blob in
-                        guard let i = index[ref] else { return }
-                        if let last = ts[i].last, minTime <= last { unsorted.insert(i) }
-                        try decodeChunk(blob, ref: ref, minTime: minTime, into: &ts[i], &vs[i])
+                    var j = 0
+                    try ChunkReader(conn: conn).scan(refs: snaps[mine.first!].ref...snaps[mine.last!].ref,
+                                                     mint: mint, maxt: maxt) { ref, minTime, count, blob in
+                        while j < mine.count && snaps[mine[j]].ref < ref { j += 1 }
+                        guard j < mine.count, snaps[mine[j]].ref == ref else { return }
+                        ts[j].reserveCapacity(ts[j].count + count)
+                        vs[j].reserveCapacity(vs[j].count + count)
+                        try decodeChunk(blob, ref: ref, minTime: minTime, into: &ts[j], &vs[j])
                     }
                 }
-                results.set(p, ts, vs, unsorted)
+                results.set(p, mine, ts, vs)
             } catch {
                 results.fail(error)
             }
         }
-        try results.merge(into: &tss, &vss)
+        try results.move(into: &tss, &vss)
     }
 
     public func series(_ matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [Labels] {
@@ -611,45 +618,31 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
     }
 }
 
-/// Per-thread results of `TSDB.scanParallel`.
+/// Per-thread results of `TSDB.readPartitioned`: each part owns distinct series.
 final class ScanResults: @unchecked Sendable {
     private let lock = NSLock()
-    private var ts: [[[Int64]]]
-    private var vs: [[[Double]]]
-    private var unsorted = Set<Int>()
+    private var parts: [(idx: [Int], ts: [[Int64]], vs: [[Double]])?]
     private var error: Error?
 
-    init(parts: Int, series: Int) {
-        ts = Array(repeating: [], count: parts)
-        vs = Array(repeating: [], count: parts)
-    }
+    init(parts: Int) { self.parts = Array(repeating: nil, count: parts) }
 
-    func set(_ p: Int, _ t: [[Int64]], _ v: [[Double]], _ u: Set<Int>) {
-        lock.withLock {
-            ts[p] = t
-            vs[p] = v
-            unsorted.formUnion(u)
-        }
+    func set(_ p: Int, _ idx: [Int], _ t: [[Int64]], _ v: [[Double]]) {
+        lock.withLock { parts[p] = (idx, t, v) }
     }
 
     func fail(_ e: Error) { lock.withLock { if error == nil { error = e } } }
 
-    func merge(into tss: inout [[Int64]], _ vss: inout [[Double]]) throws {
+    func move(into tss: inout [[Int64]], _ vss: inout [[Double]]) throws {
         try lock.withLock {
             if let error { throw error }
-            for i in tss.indices {
-                for p in ts.indices where !ts[p].isEmpty {
-                    if tss[i].isEmpty {
-                        tss[i] = ts[p][i]
-                        vss[i] = vs[p][i]
-                        continue
-                    }
-                    if let a = tss[i].last, let b = ts[p][i].first, b <= a { unsorted.insert(i) }
-                    tss[i] += ts[p][i]
-                    vss[i] += vs[p][i]
+            for k in parts.indices {
+                guard var part = parts[k] else { continue }
+                parts[k] = nil
+                for (j, i) in part.idx.enumerated() {
+                    swap(&tss[i], &part.ts[j])
+                    swap(&vss[i], &part.vs[j])
                 }
             }
-            for i in unsorted { sortByTime(&tss[i], &vss[i]) }
         }
     }
 }

@@ -154,6 +154,25 @@ import VigilCore
         #expect(bad.load() == 0)
         #expect(try db.select(everything, mint: .min, maxt: .max) == want)
     }
+
+    /// `select` sorts by cached label ranks once they are computed; new series must still land in label order.
+    @Test func resultsStayInLabelOrderAsSeriesArrive() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let db = try TSDB(directory: dir.path, options: testOptions())
+        defer { try? db.close() }
+        for b in batches(series: 100, steps: 0..<3) { _ = try db.appendSync(b) }
+        let first = try db.select(everything, mint: .min, maxt: .max)
+        #expect(first == expected(series: 100, steps: 0..<3))
+        #expect(try db.select(everything, mint: .min, maxt: .max) == first) // now by rank
+        for b in batches(series: 100, steps: 0..<3, job: "a-job") { _ = try db.appendSync(b) }
+        let both = (expected(series: 100, steps: 0..<3) + expected(series: 100, steps: 0..<3, job: "a-job"))
+            .sorted { $0.labels < $1.labels }
+        #expect(try db.select(everything, mint: .min, maxt: .max) == both)
+        #expect(try db.select(everything, mint: .min, maxt: .max) == both)
+        try db.flush()
+        #expect(try db.select(everything, mint: .min, maxt: .max) == both)
+    }
 }
 
 /// A tiny lock-protected box for test threads.
