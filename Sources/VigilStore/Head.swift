@@ -64,6 +64,8 @@ final class Head: @unchecked Sendable {
 
     // Guarded by `lock`:
     private(set) var byRef: [UInt64: MemSeries] = [:]
+    /// The same series indexed by ref (refs are dense), for the by-reference append path.
+    private var slots = ContiguousArray<MemSeries?>()
     /// Series by `seriesHash(labels)`; different label sets sharing a hash go to `collisions`.
     private var byHash: [UInt64: MemSeries] = [:]
     private var collisions: [UInt64: [MemSeries]] = [:]
@@ -103,6 +105,11 @@ final class Head: @unchecked Sendable {
         let s = MemSeries(ref: ref, labels: labels)
         if byHash[hash] == nil { byHash[hash] = s } else { collisions[hash, default: []].append(s) }
         byRef[ref] = s
+        if ref < UInt64(Int32.max) {
+            let i = Int(ref)
+            if i >= slots.count { slots.append(contentsOf: repeatElement(nil, count: max(i + 1 - slots.count, slots.count / 2))) }
+            slots[i] = s
+        }
         for l in labels {
             // refs are mostly created in ascending order; keep the lists sorted regardless
             var list = postings[l.name]?[l.value] ?? []
@@ -139,6 +146,7 @@ final class Head: @unchecked Sendable {
 
     func removeLocked(_ s: MemSeries) {
         byRef[s.ref] = nil
+        if s.ref < UInt64(slots.count) { slots[Int(s.ref)] = nil }
         generation += 1
         let h = seriesHash(s.labels)
         if byHash[h] === s {
@@ -163,6 +171,12 @@ final class Head: @unchecked Sendable {
             sealedChunkCount -= s.sealed.count
             s.isDirty = false
         }
+    }
+
+    @inline(__always)
+    func slotLocked(_ ref: UInt64) -> MemSeries? {
+        if ref < UInt64(slots.count) { return slots[Int(ref)] }
+        return ref >= UInt64(Int32.max) ? byRef[ref] : nil
     }
 
     // MARK: appending samples to a series

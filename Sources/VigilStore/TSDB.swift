@@ -73,7 +73,7 @@ public struct RetentionResult: Sendable, Equatable {
 /// with group commit, and sealed chunks in SQLite. Safe to share between threads and tasks.
 ///
 /// Layout of `directory`: `vigil.db` (+ SQLite's `-wal`/`-shm`), `wal/NNNNNNNN` segments.
-public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
+public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
     public let directory: String
     public let options: TSDBOptions
     /// Damage found in the WAL when opening (it was truncated there; everything before was kept).
@@ -182,23 +182,37 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
     /// Appends a batch and returns once it is durable per the fsync policy; the wait for the fsync
     /// suspends the task (the WAL writer thread resumes it) instead of blocking a pool thread.
     public func append(_ batch: [SeriesSamples]) async throws -> AppendResult {
-        let (result, position) = try enqueue(batch)
+        try await append(batch, refs: RefSamples()).result
+    }
+
+    /// `append` plus samples by series ref (refs from an earlier result's `seriesRefs`), in one atomic
+    /// write: validation of the labelled part comes first and an invalid series refuses everything.
+    public func append(_ batch: [SeriesSamples], refs: RefSamples) async throws -> RefAppendResult {
+        let (result, position) = try enqueue(batch, refs)
         if let position { try await wal.waitSyncAsync(position) }
         return result
     }
 
     /// `append` for threads that may block (CLI, benchmarks, tests).
     public func appendSync(_ batch: [SeriesSamples]) throws -> AppendResult {
-        let (result, position) = try enqueue(batch)
+        try appendSync(batch, refs: RefSamples()).result
+    }
+
+    public func appendSync(_ batch: [SeriesSamples], refs: RefSamples) throws -> RefAppendResult {
+        let (result, position) = try enqueue(batch, refs)
         if let position { try wal.waitSync(position) }
         return result
     }
 
-    private func enqueue(_ batch: [SeriesSamples]) throws -> (AppendResult, UInt64?) {
+    private func enqueue(_ batch: [SeriesSamples], _ refs: RefSamples) throws -> (RefAppendResult, UInt64?) {
+        guard refs.refs.count == refs.timestamps.count && refs.refs.count == refs.values.count else {
+            throw InvalidSeriesError(index: 0, labels: Labels([:]), reason:
+                "\(refs.refs.count) refs, \(refs.timestamps.count) timestamps, \(refs.values.count) values")
+        }
         head.lock.lock()
         defer { head.lock.unlock() }
         if head.closed { throw WALError(message: "store is closed") }
-        let (result, framed) = try head.appendLocked(batch)
+        let (result, framed) = try head.appendLocked(batch, refs: refs.isEmpty ? nil : refs)
         guard !framed.isEmpty else { return (result, nil) }
         return (result, try wal.enqueue(framed))
     }
