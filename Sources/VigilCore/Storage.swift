@@ -58,3 +58,53 @@ public protocol SeriesReader: Sendable {
 public protocol SampleAppender: Sendable {
     func append(_ batch: [SeriesSamples]) async throws -> AppendResult
 }
+
+/// Samples addressed by series reference (as handed out by a `RefAppender`) instead of label sets:
+/// entry `i` is one sample of series `refs[i]`; entries of one series must be in time order.
+/// The ingest fast path: a producer that has seen a series before skips building and hashing its labels.
+public struct RefSamples: Sendable, Equatable {
+    public var refs: [UInt64]
+    public var timestamps: [Int64]
+    public var values: [Double]
+
+    public init(refs: [UInt64] = [], timestamps: [Int64] = [], values: [Double] = []) {
+        self.refs = refs
+        self.timestamps = timestamps
+        self.values = values
+    }
+
+    public var count: Int { refs.count }
+    public var isEmpty: Bool { refs.isEmpty }
+
+    public mutating func append(ref: UInt64, _ t: Int64, _ v: Double) {
+        refs.append(ref)
+        timestamps.append(t)
+        values.append(v)
+    }
+
+    public mutating func reserveCapacity(_ n: Int) {
+        refs.reserveCapacity(n)
+        timestamps.reserveCapacity(n)
+        values.reserveCapacity(n)
+    }
+}
+
+/// What `RefAppender.append(_:refs:)` did.
+public struct RefAppendResult: Sendable, Equatable {
+    /// Counts over both parts of the batch.
+    public var result = AppendResult()
+    /// The series reference of each labelled entry, in batch order (0 when no series exists for it, e.g.
+    /// every sample was too old for a new series). Keep them to send later samples through `refs`.
+    public var seriesRefs: [UInt64] = []
+    /// Indices into `refs` whose series no longer exists (dropped by retention): nothing was written for
+    /// them; resend them with labels.
+    public var unknownRefs: [Int] = []
+
+    public init() {}
+}
+
+/// A `SampleAppender` that also takes samples by series reference. One call is one atomic, durable write:
+/// the labelled part is validated first and an invalid series refuses the whole call (nothing written).
+public protocol RefAppender: SampleAppender {
+    func append(_ batch: [SeriesSamples], refs: RefSamples) async throws -> RefAppendResult
+}

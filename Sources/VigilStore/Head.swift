@@ -23,6 +23,8 @@ final class MemSeries {
     var inSQLite = false
     /// Listed in `Head.dirty` (has sealed chunks waiting for SQLite).
     var isDirty = false
+    /// Position in label order among all series (valid while `Head.ranksValidLocked`).
+    var rank = 0
 
     init(ref: UInt64, labels: Labels) {
         self.ref = ref
@@ -48,6 +50,7 @@ struct SeriesSnapshot {
     let labels: Labels
     let hasPersisted: Bool
     var headChunks: [ChunkBuilder]
+    let rank: Int
 }
 
 /// The in-memory part of the store: series, their open and sealed chunks, the postings index.
@@ -61,6 +64,8 @@ final class Head: @unchecked Sendable {
 
     // Guarded by `lock`:
     private(set) var byRef: [UInt64: MemSeries] = [:]
+    /// The same series indexed by ref (refs are dense), for the by-reference append path.
+    private var slots = ContiguousArray<MemSeries?>()
     /// Series by `seriesHash(labels)`; different label sets sharing a hash go to `collisions`.
     private var byHash: [UInt64: MemSeries] = [:]
     private var collisions: [UInt64: [MemSeries]] = [:]
@@ -75,6 +80,9 @@ final class Head: @unchecked Sendable {
     /// WAL bytes written since the last checkpoint.
     var walBytesSinceCheckpoint = 0
     var closed = false
+    /// Bumped when a series is created or removed; `rankedGeneration` is the one `rank`s were set for.
+    private var generation = 0
+    private var rankedGeneration = -1
 
     init(chunkRange: Int64, samplesPerChunk: Int, retention: Int64) {
         self.chunkRange = max(1, chunkRange)
@@ -97,6 +105,11 @@ final class Head: @unchecked Sendable {
         let s = MemSeries(ref: ref, labels: labels)
         if byHash[hash] == nil { byHash[hash] = s } else { collisions[hash, default: []].append(s) }
         byRef[ref] = s
+        if ref < UInt64(Int32.max) {
+            let i = Int(ref)
+            if i >= slots.count { slots.append(contentsOf: repeatElement(nil, count: max(i + 1 - slots.count, slots.count / 2))) }
+            slots[i] = s
+        }
         for l in labels {
             // refs are mostly created in ascending order; keep the lists sorted regardless
             var list = postings[l.name]?[l.value] ?? []
@@ -109,11 +122,32 @@ final class Head: @unchecked Sendable {
             postings[l.name, default: [:]][l.value] = list
         }
         if ref >= nextRef { nextRef = ref + 1 }
+        generation += 1
         return s
+    }
+
+    /// Whether every series' `rank` is its position in label order.
+    var ranksValidLocked: Bool { rankedGeneration == generation }
+
+    /// Sets every series' `rank` (sorting the label sets outside the lock); a no-op when they are
+    /// current, and abandoned if series come or go meanwhile.
+    func rankSeries() {
+        let (gen, all): (Int, [MemSeries]) = lock.withLock {
+            rankedGeneration == generation ? (-1, []) : (generation, Array(byRef.values))
+        }
+        guard gen >= 0 else { return }
+        let sorted = all.sorted { $0.labels < $1.labels }
+        lock.withLock {
+            guard generation == gen else { return }
+            for (i, s) in sorted.enumerated() { s.rank = i }
+            rankedGeneration = gen
+        }
     }
 
     func removeLocked(_ s: MemSeries) {
         byRef[s.ref] = nil
+        if s.ref < UInt64(slots.count) { slots[Int(s.ref)] = nil }
+        generation += 1
         let h = seriesHash(s.labels)
         if byHash[h] === s {
             if var c = collisions[h], !c.isEmpty {
@@ -137,6 +171,12 @@ final class Head: @unchecked Sendable {
             sealedChunkCount -= s.sealed.count
             s.isDirty = false
         }
+    }
+
+    @inline(__always)
+    func slotLocked(_ ref: UInt64) -> MemSeries? {
+        if ref < UInt64(slots.count) { return slots[Int(ref)] }
+        return ref >= UInt64(Int32.max) ? byRef[ref] : nil
     }
 
     // MARK: appending samples to a series
@@ -220,7 +260,7 @@ final class Head: @unchecked Sendable {
             for c in s.sealed where c.minTime <= maxt && c.maxTime >= mint { chunks.append(c) }
             if s.open.count > 0 && s.open.minTime <= maxt && s.open.maxTime >= mint { chunks.append(s.open) }
             if hasPersisted || !chunks.isEmpty {
-                out.append(SeriesSnapshot(ref: r, labels: s.labels, hasPersisted: hasPersisted, headChunks: chunks))
+                out.append(SeriesSnapshot(ref: r, labels: s.labels, hasPersisted: hasPersisted, headChunks: chunks, rank: s.rank))
             }
         }
         return out

@@ -7,11 +7,11 @@ import VigilCore
 extension Head {
     /// Applies `batch` to the head. Returns the result and the framed WAL records to log
     /// (empty when nothing was accepted). Throws `InvalidSeriesError` before changing anything.
-    func appendLocked(_ batch: [SeriesSamples]) throws(InvalidSeriesError) -> (AppendResult, [UInt8]) {
-        try batch.withUnsafeBufferPointer { (bp) throws(InvalidSeriesError) in try appendLocked(bp) }
+    func appendLocked(_ batch: [SeriesSamples], refs: RefSamples? = nil) throws(InvalidSeriesError) -> (RefAppendResult, [UInt8]) {
+        try batch.withUnsafeBufferPointer { (bp) throws(InvalidSeriesError) in try appendLocked(bp, refs: refs) }
     }
 
-    private func appendLocked(_ batch: UnsafeBufferPointer<SeriesSamples>) throws(InvalidSeriesError) -> (AppendResult, [UInt8]) {
+    private func appendLocked(_ batch: UnsafeBufferPointer<SeriesSamples>, refs: RefSamples?) throws(InvalidSeriesError) -> (RefAppendResult, [UInt8]) {
         // Phase 1: resolve series and validate; nothing is modified.
         var found = ContiguousArray<MemSeries?>(repeating: nil, count: batch.count)
         var hashes = ContiguousArray<UInt64>(repeating: 0, count: batch.count)
@@ -33,6 +33,7 @@ extension Head {
 
         // Phase 2: apply.
         var result = AppendResult()
+        var seriesRefs = [UInt64](repeating: 0, count: batch.count)
         let minValid = (retention > 0 && maxTime != .min) ? maxTime &- retention : Int64.min
         var seriesPayload: [UInt8] = []
         var samplesPayload: [UInt8] = []
@@ -61,6 +62,7 @@ extension Head {
                 s = created
             }
             guard let s else { continue }
+            seriesRefs[i] = s.ref
 
             ss.timestamps.withUnsafeBufferPointer { tp in
                 ss.values.withUnsafeBufferPointer { vp in
@@ -108,6 +110,37 @@ extension Head {
             }
             if s.maxTime > newest { newest = s.maxTime }
         }
+
+        // By-reference entries: one sample each.
+        var unknown: [Int] = []
+        if let refs, !refs.isEmpty {
+            samplesPayload.reserveCapacity(samplesPayload.count + refs.count * 20)
+            refs.refs.withUnsafeBufferPointer { rp in
+                refs.timestamps.withUnsafeBufferPointer { tp in
+                    refs.values.withUnsafeBufferPointer { vp in
+                        for k in 0..<min(rp.count, tp.count, vp.count) {
+                            guard let s = slotLocked(rp[k]) else {
+                                unknown.append(k)
+                                continue
+                            }
+                            let t = tp[k]
+                            if t > s.maxTime && t >= minValid {
+                                appendSampleLocked(s, t, vp[k])
+                                encodeOneSampleEntry(s.ref, t, vp[k], into: &samplesPayload)
+                                result.accepted += 1
+                                if t > newest { newest = t }
+                            } else if t < minValid {
+                                result.tooOld += 1
+                            } else if t == s.maxTime {
+                                if s.lastValueBits == vp[k].bitPattern { result.identical += 1 } else { result.duplicate += 1 }
+                            } else {
+                                result.outOfOrder += 1
+                            }
+                        }
+                    }
+                }
+            }
+        }
         maxTime = newest
 
         var framed: [UInt8] = []
@@ -119,8 +152,21 @@ extension Head {
             WALFormat.frame(.samples, samplesPayload, into: &framed)
         }
         walBytesSinceCheckpoint += framed.count
-        return (result, framed)
+        var out = RefAppendResult()
+        out.result = result
+        out.seriesRefs = seriesRefs
+        out.unknownRefs = unknown
+        return (out, framed)
     }
+}
+
+/// A samples entry of one sample (the layout of `encodeSamplesEntry` with n = 1).
+@inline(__always)
+func encodeOneSampleEntry(_ ref: UInt64, _ t: Int64, _ v: Double, into out: inout [UInt8]) {
+    putUvarint(&out, ref)
+    out.append(1)
+    putVarint(&out, t)
+    putU64LE(&out, v.bitPattern)
 }
 
 func encodeSeriesRecordEntry(_ ref: UInt64, _ labels: Labels, into out: inout [UInt8]) {

@@ -12,6 +12,12 @@ public struct TSDBOptions: Sendable {
     public var chunkRange: Int64 = 2 * 3_600_000
     /// Samples per chunk before it is cut.
     public var samplesPerChunk = 120
+    /// Persisted chunks of a series are merged into one re-encoded chunk per window of this many ms
+    /// (aligned to the epoch; rounded up to a multiple of `chunkRange`) once the window is a
+    /// `chunkRange` behind the newest sample, and by `flush()`. 0: never. Default 6h.
+    public var compactRange: Int64 = 6 * 3_600_000
+    /// Series windows merged per compaction transaction.
+    public var compactBatch = 2048
     /// A WAL segment is closed once it would grow past this many bytes.
     public var walSegmentSize = 64 << 20
     /// The background maintenance checkpoints the WAL once this many bytes were logged since the last one.
@@ -67,7 +73,7 @@ public struct RetentionResult: Sendable, Equatable {
 /// with group commit, and sealed chunks in SQLite. Safe to share between threads and tasks.
 ///
 /// Layout of `directory`: `vigil.db` (+ SQLite's `-wal`/`-shm`), `wal/NNNNNNNN` segments.
-public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
+public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
     public let directory: String
     public let options: TSDBOptions
     /// Damage found in the WAL when opening (it was truncated there; everything before was kept).
@@ -85,6 +91,14 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
     private let maintenance = NSLock()
     private var writer: SQLiteConnection?
     private var maintenanceThread: MaintenanceThread?
+    /// Label symbols of persisted series (guarded by `maintenance`).
+    private let symbols = SymbolTable()
+    /// Compaction has looked at every chunk row with id ≤ this (guarded by `maintenance`).
+    private var compactMark: Int64 = 0
+    /// Held shared by readers scanning SQLite with several statements, exclusively by compaction commits.
+    let layout = RWLock()
+    /// `options.compactRange` rounded up to a multiple of `chunkRange` (0: off).
+    let compactRange: Int64
 
     /// Opens (creating if needed) the store in `directory`, loading SQLite's series and replaying the WAL.
     public init(directory: String, options: TSDBOptions = TSDBOptions()) throws {
@@ -100,10 +114,13 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
         readers = ConnectionPool(path: dbPath)
         head = Head(chunkRange: options.chunkRange, samplesPerChunk: options.samplesPerChunk,
                     retention: options.retention)
+        let cr = max(1, options.chunkRange)
+        compactRange = options.compactRange <= 0 ? 0 : (options.compactRange + cr - 1) / cr * cr
 
         // SQLite first: series ids and how far each series is persisted.
+        try symbols.load(conn)
         let ranges = try conn.chunkRanges()
-        for (ref, labels) in try conn.loadSeries() {
+        for (ref, labels) in try conn.loadSeries(symbols: symbols) {
             let s = head.createLocked(ref: ref, labels: labels, hash: seriesHash(labels))
             s.inSQLite = true
             if let (lo, hi) = ranges[ref] {
@@ -165,23 +182,37 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
     /// Appends a batch and returns once it is durable per the fsync policy; the wait for the fsync
     /// suspends the task (the WAL writer thread resumes it) instead of blocking a pool thread.
     public func append(_ batch: [SeriesSamples]) async throws -> AppendResult {
-        let (result, position) = try enqueue(batch)
+        try await append(batch, refs: RefSamples()).result
+    }
+
+    /// `append` plus samples by series ref (refs from an earlier result's `seriesRefs`), in one atomic
+    /// write: validation of the labelled part comes first and an invalid series refuses everything.
+    public func append(_ batch: [SeriesSamples], refs: RefSamples) async throws -> RefAppendResult {
+        let (result, position) = try enqueue(batch, refs)
         if let position { try await wal.waitSyncAsync(position) }
         return result
     }
 
     /// `append` for threads that may block (CLI, benchmarks, tests).
     public func appendSync(_ batch: [SeriesSamples]) throws -> AppendResult {
-        let (result, position) = try enqueue(batch)
+        try appendSync(batch, refs: RefSamples()).result
+    }
+
+    public func appendSync(_ batch: [SeriesSamples], refs: RefSamples) throws -> RefAppendResult {
+        let (result, position) = try enqueue(batch, refs)
         if let position { try wal.waitSync(position) }
         return result
     }
 
-    private func enqueue(_ batch: [SeriesSamples]) throws -> (AppendResult, UInt64?) {
+    private func enqueue(_ batch: [SeriesSamples], _ refs: RefSamples) throws -> (RefAppendResult, UInt64?) {
+        guard refs.refs.count == refs.timestamps.count && refs.refs.count == refs.values.count else {
+            throw InvalidSeriesError(index: 0, labels: Labels([:]), reason:
+                "\(refs.refs.count) refs, \(refs.timestamps.count) timestamps, \(refs.values.count) values")
+        }
         head.lock.lock()
         defer { head.lock.unlock() }
         if head.closed { throw WALError(message: "store is closed") }
-        let (result, framed) = try head.appendLocked(batch)
+        let (result, framed) = try head.appendLocked(batch, refs: refs.isEmpty ? nil : refs)
         guard !framed.isEmpty else { return (result, nil) }
         return (result, try wal.enqueue(framed))
     }
@@ -190,28 +221,31 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
 
     public func select(_ matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [SeriesSamples] {
         guard mint <= maxt else { return [] }
-        let (snaps, total) = head.lock.withLock {
-            (head.snapshotLocked(head.selectRefsLocked(matchers), mint: mint, maxt: maxt), head.seriesCountLocked)
+        let (snaps, ranked) = head.lock.withLock {
+            (head.snapshotLocked(head.selectRefsLocked(matchers), mint: mint, maxt: maxt), head.ranksValidLocked)
         }
         if snaps.isEmpty { return [] }
         var tss = [[Int64]](repeating: [], count: snaps.count)
         var vss = [[Double]](repeating: [], count: snaps.count)
-        let persistedCount = snaps.reduce(0) { $0 + ($1.hasPersisted ? 1 : 0) }
-        if persistedCount > 0 {
-            try readers.with { conn in
-                let reader = ChunkReader(conn: conn)
-                if persistedCount > 64 && persistedCount * 4 > total {
-                    // Big selections: scan the chunks table, split by rowid over two threads.
-                    try scanParallel(snaps, mint: mint, maxt: maxt, first: conn, &tss, &vss)
-                } else {
-                    for (i, s) in snaps.enumerated() where s.hasPersisted {
-                        try reader.read(ref: s.ref, mint: mint, maxt: maxt, into: &tss[i], &vss[i])
+        let persisted = snaps.indices.filter { snaps[$0].hasPersisted }
+        if !persisted.isEmpty {
+            try layout.withReadLock {
+                if persisted.count <= 64 {
+                    try readers.with { conn in
+                        let reader = ChunkReader(conn: conn)
+                        for i in persisted {
+                            try reader.read(ref: snaps[i].ref, mint: mint, maxt: maxt, into: &tss[i], &vss[i])
+                        }
                     }
+                } else {
+                    try readPartitioned(snaps, persisted, mint: mint, maxt: maxt, &tss, &vss)
                 }
             }
         }
         var result: [SeriesSamples] = []
         result.reserveCapacity(snaps.count)
+        var ranks: [Int] = []
+        ranks.reserveCapacity(snaps.count)
         for i in snaps.indices {
             // Head chunks follow the persisted ones; a chunk persisted after our snapshot shows up in
             // both, so skip head chunks that start at or before what SQLite gave.
@@ -222,49 +256,53 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
             trim(&tss[i], &vss[i], mint: mint, maxt: maxt)
             if !tss[i].isEmpty {
                 result.append(SeriesSamples(labels: snaps[i].labels, timestamps: tss[i], values: vss[i]))
+                ranks.append(snaps[i].rank)
             }
+            tss[i] = []
+            vss[i] = []
+        }
+        if ranked {
+            // Every series' position in label order is known: sort by it (integers, not label sets).
+            let order = ranks.indices.sorted { ranks[$0] < ranks[$1] }
+            return order.map { result[$0] }
         }
         result.sort { $0.labels < $1.labels }
+        head.rankSeries()
         return result
     }
 
-    /// Reads the persisted chunks of `snaps` with one scan of `chunks`, split by rowid into two
-    /// halves decoded on two threads (the calling one and one more), then concatenated per series.
-    private func scanParallel(_ snaps: [SeriesSnapshot], mint: Int64, maxt: Int64, first: SQLiteConnection,
-                              _ tss: inout [[Int64]], _ vss: inout [[Double]]) throws {
-        var indexBuilder: [UInt64: Int] = [:]
-        indexBuilder.reserveCapacity(snaps.count)
-        for (i, s) in snaps.enumerated() where s.hasPersisted { indexBuilder[s.ref] = i }
-        let index = indexBuilder
-        let count = snaps.count
-        let bounds = try first.prepare("SELECT min(id), max(id) FROM chunks")
-        defer { bounds.reset() }
-        guard try bounds.step(), !bounds.isNull(0) else { return }
-        let lo = bounds.int64(0), hi = bounds.int64(1)
-        bounds.reset()
-        let parts = hi - lo > 1024 ? 2 : 1
-        let step = (hi - lo) / Int64(parts) + 1
-        let results = ScanResults(parts: parts, series: snaps.count)
+    /// Reads the persisted chunks of the selected series (`persisted`: indices into `snaps`, ascending
+    /// ref) on two threads, each walking one half of the refs through `chunks_by_series` in (series,
+    /// time) order, so every series is decoded by one thread straight into its own columns.
+    private func readPartitioned(_ snaps: [SeriesSnapshot], _ persisted: [Int], mint: Int64, maxt: Int64,
+                                 _ tss: inout [[Int64]], _ vss: inout [[Double]]) throws {
+        let parts = 2
+        let results = ScanResults(parts: parts)
         let readers = self.readers
         DispatchQueue.concurrentPerform(iterations: parts) { p in
-            let from = lo + Int64(p) * step, to = min(hi, from + step - 1)
-            var ts = [[Int64]](repeating: [], count: count)
-            var vs = [[Double]](repeating: [], count: count)
-            var unsorted = Set<Int>()
+            let lo = persisted.count * p / parts, hi = persisted.count * (p + 1) / parts
+            guard lo < hi else { return }
+            let mine = Array(persisted[lo..<hi])
+            var ts = [[Int64]](repeating: [], count: mine.count)
+            var vs = [[Double]](repeating: [], count: mine.count)
             do {
                 try readers.with { conn in
-                    try ChunkReader(conn: conn).scan(ids: from...to, mint: mint, maxt: maxt) { ref, minTime, blob in
-                        guard let i = index[ref] else { return }
-                        if let last = ts[i].last, minTime <= last { unsorted.insert(i) }
-                        try decodeChunk(blob, ref: ref, minTime: minTime, into: &ts[i], &vs[i])
+                    var j = 0
+                    try ChunkReader(conn: conn).scan(refs: snaps[mine.first!].ref...snaps[mine.last!].ref,
+                                                     mint: mint, maxt: maxt) { ref, minTime, count, blob in
+                        while j < mine.count && snaps[mine[j]].ref < ref { j += 1 }
+                        guard j < mine.count, snaps[mine[j]].ref == ref else { return }
+                        ts[j].reserveCapacity(ts[j].count + count)
+                        vs[j].reserveCapacity(vs[j].count + count)
+                        try decodeChunk(blob, ref: ref, minTime: minTime, into: &ts[j], &vs[j])
                     }
                 }
-                results.set(p, ts, vs, unsorted)
+                results.set(p, mine, ts, vs)
             } catch {
                 results.fail(error)
             }
         }
-        try results.merge(into: &tss, &vss)
+        try results.move(into: &tss, &vss)
     }
 
     public func series(_ matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [Labels] {
@@ -307,9 +345,28 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
         try maintenance.withLock {
             head.lock.withLock { head.cutAllLocked() }
             try persistLocked(holdingHead: false)
+            _ = try compactLocked(horizon: .max)
             try checkpointLocked()
             try writer?.exec("PRAGMA wal_checkpoint(TRUNCATE)")
         }
+    }
+
+    /// Merges persisted chunks per series and `compactRange` window (windows ending at or before
+    /// `horizon`; default: every window). The maintenance thread does this on its own.
+    @discardableResult
+    public func compact(horizon: Int64 = .max) throws -> CompactionResult {
+        try maintenance.withLock { try compactLocked(horizon: horizon) }
+    }
+
+    /// Requires `maintenance`.
+    private func compactLocked(horizon: Int64) throws -> CompactionResult {
+        guard compactRange > 0, let writer else { return CompactionResult() }
+        let (result, mark) = try writer.compact(range: compactRange, horizon: horizon, mark: compactMark, batch: options.compactBatch, layout: layout)
+        compactMark = mark
+        if result.rowsAfter > 0 {
+            logger.debug("compaction: \(result.rowsBefore) chunk rows merged into \(result.rowsAfter) (\(result.samples) samples)")
+        }
+        return result
     }
 
     /// Persists sealed chunks, then rewrites the WAL as just the series and samples of the open chunks.
@@ -353,6 +410,10 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
             try maintenance.withLock {
                 if head.lock.withLock({ head.closed }) { return }
                 try persistLocked(holdingHead: false)
+                let newest = head.lock.withLock { head.maxTime }
+                if compactRange > 0 && newest != .min {
+                    _ = try compactLocked(horizon: newest &- max(1, options.chunkRange))
+                }
                 if head.lock.withLock({ head.walBytesSinceCheckpoint }) >= options.checkpointBytes {
                     try checkpointLocked()
                 }
@@ -394,7 +455,13 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
                 rows.append(ChunkRow(ref: w.ref, minTime: c.minTime, maxTime: c.maxTime, count: c.count, blob: blob))
             }
         }
-        try writer.persist(newSeries: work.filter(\.needsRow).map { ($0.ref, $0.labels) }, chunks: rows)
+        let symbolMark = symbols.mark
+        do {
+            try writer.persist(newSeries: work.filter(\.needsRow).map { ($0.ref, $0.labels) }, chunks: rows, symbols: symbols)
+        } catch {
+            symbols.forget(from: symbolMark)
+            throw error
+        }
         let apply = {
             for w in work {
                 let s = w.s
@@ -472,6 +539,7 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
             try del.run()
             result.deletedChunks = Int(sqlite3Changes(writer)) + headDropped
         }
+        if result.deletedChunks > headDropped { try writer.exec("PRAGMA incremental_vacuum") }
         let ranges = try writer.chunkRanges()
         head.lock.withLock {
             for s in head.byRef.values {
@@ -564,45 +632,31 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
     }
 }
 
-/// Per-thread results of `TSDB.scanParallel`.
+/// Per-thread results of `TSDB.readPartitioned`: each part owns distinct series.
 final class ScanResults: @unchecked Sendable {
     private let lock = NSLock()
-    private var ts: [[[Int64]]]
-    private var vs: [[[Double]]]
-    private var unsorted = Set<Int>()
+    private var parts: [(idx: [Int], ts: [[Int64]], vs: [[Double]])?]
     private var error: Error?
 
-    init(parts: Int, series: Int) {
-        ts = Array(repeating: [], count: parts)
-        vs = Array(repeating: [], count: parts)
-    }
+    init(parts: Int) { self.parts = Array(repeating: nil, count: parts) }
 
-    func set(_ p: Int, _ t: [[Int64]], _ v: [[Double]], _ u: Set<Int>) {
-        lock.withLock {
-            ts[p] = t
-            vs[p] = v
-            unsorted.formUnion(u)
-        }
+    func set(_ p: Int, _ idx: [Int], _ t: [[Int64]], _ v: [[Double]]) {
+        lock.withLock { parts[p] = (idx, t, v) }
     }
 
     func fail(_ e: Error) { lock.withLock { if error == nil { error = e } } }
 
-    func merge(into tss: inout [[Int64]], _ vss: inout [[Double]]) throws {
+    func move(into tss: inout [[Int64]], _ vss: inout [[Double]]) throws {
         try lock.withLock {
             if let error { throw error }
-            for i in tss.indices {
-                for p in ts.indices where !ts[p].isEmpty {
-                    if tss[i].isEmpty {
-                        tss[i] = ts[p][i]
-                        vss[i] = vs[p][i]
-                        continue
-                    }
-                    if let a = tss[i].last, let b = ts[p][i].first, b <= a { unsorted.insert(i) }
-                    tss[i] += ts[p][i]
-                    vss[i] += vs[p][i]
+            for k in parts.indices {
+                guard var part = parts[k] else { continue }
+                parts[k] = nil
+                for (j, i) in part.idx.enumerated() {
+                    swap(&tss[i], &part.ts[j])
+                    swap(&vss[i], &part.vs[j])
                 }
             }
-            for i in unsorted { sortByTime(&tss[i], &vss[i]) }
         }
     }
 }

@@ -46,6 +46,9 @@ struct BenchStoreCommand: ParsableCommand {
     @Option(name: .long, help: "Read-back repetitions (the best and all runs are printed).")
     var reads: Int = 3
 
+    @Option(name: .long, help: "Append API: refs (each writer's first batch by labels, the rest by the series refs it returned, as an ingest path with a series cache does) or labels (every batch by label sets).")
+    var api: String = "refs"
+
     func run() throws {
         let policy: WALFsyncPolicy
         if fsync == "always" {
@@ -55,6 +58,8 @@ struct BenchStoreCommand: ParsableCommand {
                 throw ValidationError("--fsync: \(error)")
             }
         }
+        guard api == "refs" || api == "labels" else { throw ValidationError("--api must be refs or labels") }
+        let byRef = api == "refs"
         guard writers >= 1, perBatch >= 1, reads >= 1 else { throw ValidationError("--writers, --per-batch and --reads must be >= 1") }
 
         // 1. Workload.
@@ -73,9 +78,24 @@ struct BenchStoreCommand: ParsableCommand {
         let maxLen = series.map(\.count).max() ?? 0
         // Batches per writer, built before the clock starts.
         var perWriter = [[[SeriesSamples]]](repeating: [], count: writers)
+        // For --api refs: per writer and batch (after the first), the writer-local series index of
+        // every sample and the samples, flattened.
+        var refBatches = [[(idx: [Int], batch: RefSamples)]](repeating: [], count: writers)
         for w in 0..<writers {
             let mine = stride(from: w, to: series.count, by: writers).map { series[$0] }
             for k in stride(from: 0, to: maxLen, by: perBatch) {
+                if byRef && k > 0 {
+                    var idx: [Int] = []
+                    var rb = RefSamples()
+                    for (j, s) in mine.enumerated() {
+                        for q in k..<min(k + perBatch, s.count) {
+                            idx.append(j)
+                            rb.append(ref: 0, s.timestamps[q], s.values[q])
+                        }
+                    }
+                    if !idx.isEmpty { refBatches[w].append((idx, rb)) }
+                    continue
+                }
                 let batch = mine.compactMap { s -> SeriesSamples? in
                     let hi = min(k + perBatch, s.count)
                     guard k < hi else { return nil }
@@ -108,13 +128,25 @@ struct BenchStoreCommand: ParsableCommand {
         for w in 0..<writers {
             done.enter()
             let batches = perWriter[w]
+            let prepared = refBatches[w]
             let t = Thread { [db] in
                 defer { done.leave() }
+                var byRefBatches = prepared
                 do {
+                    var seriesRefs: [UInt64] = []
                     for b in batches {
-                        let r = try db.appendSync(b)
-                        results.add(w, r)
-                        progress.add(r.accepted)
+                        let r = try db.appendSync(b, refs: RefSamples())
+                        if seriesRefs.isEmpty { seriesRefs = r.seriesRefs }
+                        results.add(w, r.result)
+                        progress.add(r.result.accepted)
+                    }
+                    for k in byRefBatches.indices {
+                        // The gather an ingest cache does: local series → store ref.
+                        for (e, j) in byRefBatches[k].idx.enumerated() { byRefBatches[k].batch.refs[e] = seriesRefs[j] }
+                        let r = try db.appendSync([], refs: byRefBatches[k].batch)
+                        guard r.unknownRefs.isEmpty else { throw ValidationError("unknown refs after the first batch") }
+                        results.add(w, r.result)
+                        progress.add(r.result.accepted)
                     }
                 } catch {
                     results.fail(error)
@@ -128,8 +160,8 @@ struct BenchStoreCommand: ParsableCommand {
         if let e = results.error { throw e }
         let r = results.total
         guard r.accepted == total else { throw ValidationError("only \(r.accepted) of \(total) samples accepted: \(r)") }
-        log(String(format: "append: %d samples in %.3f s wall = %.0f samples/s; %.3f CPU-s = %.0f samples per CPU-second (%d writers, %d per batch, fsync %@)",
-                   total, appendWall, Double(total) / appendWall, appendCPU, Double(total) / appendCPU, writers, perBatch, policy.description))
+        log(String(format: "append: %d samples in %.3f s wall = %.0f samples/s; %.3f CPU-s = %.0f samples per CPU-second (%d writers, %d per batch, fsync %@, api %@)",
+                   total, appendWall, Double(total) / appendWall, appendCPU, Double(total) / appendCPU, writers, perBatch, policy.description, api))
 
         // 3. Persist sealed chunks (re-encoded with the best codec), then head memory.
         let p0 = now()

@@ -78,6 +78,7 @@ import VigilCore
         defer { dir.remove() }
         var o = testOptions()
         o.chunkRange = 100_000
+        o.compactRange = 0
         let db = try TSDB(directory: dir.path, options: o)
         defer { try? db.close() }
         // 15 s steps: 7 samples per 100 s window at most, far below 120 per chunk.
@@ -87,4 +88,102 @@ import VigilCore
         #expect(st.persistedChunks == 6) // windows [0,100s) .. [500s,600s): 40 × 15 s = 585 s
         #expect(try db.select(everything, mint: .min, maxt: .max) == expected(series: 1, steps: 0..<40))
     }
+
+    /// 3 series, 15 s steps over 1,200 s; chunks of 5 samples cut at 100 s boundaries, merged per 300 s window.
+    @Test func compactionMergesWindowsLosslessly() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        var o = testOptions(samplesPerChunk: 5)
+        o.chunkRange = 100_000
+        o.compactRange = 250_000 // rounded up to 300 s
+        var db = try TSDB(directory: dir.path, options: o)
+        #expect(db.compactRange == 300_000)
+        for b in batches(series: 3, steps: 0..<60) { _ = try db.appendSync(b) }
+        try db.persist()
+        let rowsBefore = try db.stats().persistedChunks
+        let want = expected(series: 3, steps: 0..<60)
+        #expect(try db.select(everything, mint: .min, maxt: .max).count == 3)
+        // Only the windows [0, 300 s) and [300 s, 600 s) are closed at horizon 600 s.
+        let r = try db.compact(horizon: 600_000)
+        #expect(r.rowsAfter == 6)
+        #expect(r.samples == 3 * 40)
+        #expect(try db.stats().persistedChunks == rowsBefore - r.rowsBefore + r.rowsAfter)
+        #expect(try db.select(everything, mint: .min, maxt: .max) == want)
+        // A second pass over the same horizon finds nothing new.
+        #expect(try db.compact(horizon: 600_000).rowsAfter == 0)
+        // Cuts through merged chunks are trimmed like any other.
+        #expect(try db.select(everything, mint: 7 * 15_000, maxt: 33 * 15_000) == expected(series: 3, steps: 7..<34))
+        for b in batches(series: 3, steps: 60..<80) { _ = try db.appendSync(b) }
+        try db.flush() // compacts every window: 4 per series
+        #expect(try db.stats().persistedChunks == 12)
+        try db.close()
+        db = try TSDB(directory: dir.path, options: o)
+        defer { try? db.close() }
+        #expect(try db.select(everything, mint: .min, maxt: .max) == expected(series: 3, steps: 0..<80))
+    }
+
+    @Test func readersSeeEveryRowWhileCompactionRuns() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        var o = testOptions(samplesPerChunk: 4)
+        o.chunkRange = 60_000
+        o.compactRange = 600_000
+        o.compactBatch = 8 // many commits, so some land between a reader's statements
+        let db = try TSDB(directory: dir.path, options: o)
+        defer { try? db.close() }
+        // 300 series (the big-selection scan path) × 200 steps.
+        for b in batches(series: 300, steps: 0..<200) { _ = try db.appendSync(b) }
+        try db.persist()
+        let want = try db.select(everything, mint: .min, maxt: .max)
+        #expect(want == expected(series: 300, steps: 0..<200))
+        let stop = Atomic(false)
+        let bad = Atomic(0), reads = Atomic(0), done = Atomic(false)
+        let reader = Thread {
+            while !stop.load() {
+                if (try? db.select(everything, mint: .min, maxt: .max)) != want { bad.add(1) }
+                reads.add(1)
+            }
+            done.store(true)
+        }
+        reader.start()
+        let r = try db.compact()
+        #expect(r.rowsAfter > 0)
+        while reads.load() < 3 { usleep(1000) }
+        stop.store(true)
+        while !done.load() { usleep(1000) }
+        #expect(bad.load() == 0)
+        #expect(try db.select(everything, mint: .min, maxt: .max) == want)
+    }
+
+    /// `select` sorts by cached label ranks once they are computed; new series must still land in label order.
+    @Test func resultsStayInLabelOrderAsSeriesArrive() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let db = try TSDB(directory: dir.path, options: testOptions())
+        defer { try? db.close() }
+        for b in batches(series: 100, steps: 0..<3) { _ = try db.appendSync(b) }
+        let first = try db.select(everything, mint: .min, maxt: .max)
+        #expect(first == expected(series: 100, steps: 0..<3))
+        #expect(try db.select(everything, mint: .min, maxt: .max) == first) // now by rank
+        for b in batches(series: 100, steps: 0..<3, job: "a-job") { _ = try db.appendSync(b) }
+        let both = (expected(series: 100, steps: 0..<3) + expected(series: 100, steps: 0..<3, job: "a-job"))
+            .sorted { $0.labels < $1.labels }
+        #expect(try db.select(everything, mint: .min, maxt: .max) == both)
+        #expect(try db.select(everything, mint: .min, maxt: .max) == both)
+        try db.flush()
+        #expect(try db.select(everything, mint: .min, maxt: .max) == both)
+    }
+}
+
+/// A tiny lock-protected box for test threads.
+final class Atomic<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var v: T
+    init(_ v: T) { self.v = v }
+    func load() -> T { lock.withLock { v } }
+    func store(_ n: T) { lock.withLock { v = n } }
+}
+
+extension Atomic where T == Int {
+    func add(_ n: Int) { lock.withLock { v += n } }
 }
