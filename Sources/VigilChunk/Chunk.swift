@@ -60,7 +60,10 @@ public struct ChunkBuilder: Sendable {
     public mutating func append(_ t: Int64, _ v: Double) {
         precondition(st.count == 0 || t > st.lastT, "BUG: ChunkBuilder.append out of order")
         if st.count == 0 { w.bytes.reserveCapacity(48) }
-        st.append(t, v, to: &w)
+        // Gather the sample's fields in registers, then touch the byte array once or twice.
+        var b = LocalBits()
+        st.append(t, v, to: &b)
+        w.write(b)
     }
 
     /// Decodes the open chunk's samples with mint <= t <= maxt into the columns.
