@@ -51,6 +51,15 @@ public struct ChunkBuilder: Sendable {
     public var maxTime: Int64 { st.count == 0 ? Int64.min : st.lastT }
     public var lastValue: Double? { st.count == 0 ? nil : Double(bitPattern: st.lastBits) }
 
+    /// Where the next append will write: the bit stream's heap header (count) and its last byte,
+    /// computed from this struct alone (no load from the heap), for prefetching.
+    @inline(__always)
+    public var tailAddresses: (UnsafeRawPointer, UnsafeRawPointer) {
+        let base = unsafeBitCast(w.bytes, to: UnsafeRawPointer.self)
+        // Swift array storage on 64-bit: 16-byte object header, count, capacity, then the elements.
+        return (base + 16, base + 32 + max(0, (w.bitCount - 1) >> 3))
+    }
+
     /// Bytes of memory the open chunk holds (for head-memory accounting): this struct, the bit
     /// stream's capacity and its heap header.
     public var byteCount: Int {

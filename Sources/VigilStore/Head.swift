@@ -1,4 +1,5 @@
 import Foundation
+import CVigilPrefetch
 import VigilChunk
 import VigilCore
 
@@ -65,7 +66,8 @@ final class Head: @unchecked Sendable {
     // Guarded by `lock`:
     private(set) var byRef: [UInt64: MemSeries] = [:]
     /// The same series indexed by ref (refs are dense), for the by-reference append path.
-    private var slots = ContiguousArray<MemSeries?>()
+    /// Unretained: `byRef` owns the series; an entry is cleared before its series is dropped.
+    private var slots = ContiguousArray<Unmanaged<MemSeries>?>()
     /// Series by `seriesHash(labels)`; different label sets sharing a hash go to `collisions`.
     private var byHash: [UInt64: MemSeries] = [:]
     private var collisions: [UInt64: [MemSeries]] = [:]
@@ -108,7 +110,7 @@ final class Head: @unchecked Sendable {
         if ref < UInt64(Int32.max) {
             let i = Int(ref)
             if i >= slots.count { slots.append(contentsOf: repeatElement(nil, count: max(i + 1 - slots.count, slots.count / 2))) }
-            slots[i] = s
+            slots[i] = Unmanaged.passUnretained(s)
         }
         for l in labels {
             // refs are mostly created in ascending order; keep the lists sorted regardless
@@ -174,9 +176,26 @@ final class Head: @unchecked Sendable {
     }
 
     @inline(__always)
-    func slotLocked(_ ref: UInt64) -> MemSeries? {
+    func slotLocked(_ ref: UInt64) -> Unmanaged<MemSeries>? {
         if ref < UInt64(slots.count) { return slots[Int(ref)] }
-        return ref >= UInt64(Int32.max) ? byRef[ref] : nil
+        return ref >= UInt64(Int32.max) ? byRef[ref].map { Unmanaged.passUnretained($0) } : nil
+    }
+
+    /// Prefetches series `ref` (`deep`: also its open chunk's tail, which needs the series cached).
+    @inline(__always)
+    func prefetchLocked(_ ref: UInt64, deep: Bool) {
+        guard ref < UInt64(slots.count), let u = slots[Int(ref)] else { return }
+        if deep {
+            u._withUnsafeGuaranteedRef { s in
+                let (h, t) = s.open.tailAddresses
+                vigil_prefetch(h)
+                vigil_prefetch(t)
+            }
+        } else {
+            let p = UnsafeRawPointer(u.toOpaque())
+            vigil_prefetch(p)
+            vigil_prefetch(p + 64)
+        }
     }
 
     // MARK: appending samples to a series
