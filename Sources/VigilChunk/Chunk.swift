@@ -51,15 +51,6 @@ public struct ChunkBuilder: Sendable {
     public var maxTime: Int64 { st.count == 0 ? Int64.min : st.lastT }
     public var lastValue: Double? { st.count == 0 ? nil : Double(bitPattern: st.lastBits) }
 
-    /// Where the next append will write: the bit stream's heap header (count) and its last byte,
-    /// computed from this struct alone (no load from the heap), for prefetching.
-    @inline(__always)
-    public var tailAddresses: (UnsafeRawPointer, UnsafeRawPointer) {
-        let base = unsafeBitCast(w.bytes, to: UnsafeRawPointer.self)
-        // Swift array storage on 64-bit: 16-byte object header, count, capacity, then the elements.
-        return (base + 16, base + 32 + max(0, (w.bitCount - 1) >> 3))
-    }
-
     /// Bytes of memory the open chunk holds (for head-memory accounting): this struct, the bit
     /// stream's capacity and its heap header.
     public var byteCount: Int {
@@ -73,6 +64,16 @@ public struct ChunkBuilder: Sendable {
         var b = LocalBits()
         st.append(t, v, to: &b)
         w.write(b)
+    }
+
+    /// `append`, returning where the next one will write: the bit stream's storage (its heap header
+    /// holds the count) and its last byte, for a caller that prefetches them before the next append.
+    /// The addresses are hints only and go stale when the stream grows.
+    @inline(__always)
+    public mutating func appendReturningTail(_ t: Int64, _ v: Double) -> (UnsafeRawPointer, UnsafeRawPointer) {
+        append(t, v)
+        let base = w.bytes.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress!) }
+        return (base - 16, base + max(0, (w.bitCount - 1) >> 3))
     }
 
     /// Decodes the open chunk's samples with mint <= t <= maxt into the columns.

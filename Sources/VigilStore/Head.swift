@@ -26,6 +26,8 @@ final class MemSeries {
     var isDirty = false
     /// Position in label order among all series (valid while `Head.ranksValidLocked`).
     var rank = 0
+    /// Where the open chunk's next append writes (prefetch hints; stale after a cut, which is harmless).
+    var tailHint: (UnsafeRawPointer, UnsafeRawPointer)? = nil
 
     init(ref: UInt64, labels: Labels) {
         self.ref = ref
@@ -187,9 +189,10 @@ final class Head: @unchecked Sendable {
         guard ref < UInt64(slots.count), let u = slots[Int(ref)] else { return }
         if deep {
             u._withUnsafeGuaranteedRef { s in
-                let (h, t) = s.open.tailAddresses
-                vigil_prefetch(h)
-                vigil_prefetch(t)
+                if let (h, t) = s.tailHint {
+                    vigil_prefetch(h)
+                    vigil_prefetch(t)
+                }
             }
         } else {
             let p = UnsafeRawPointer(u.toOpaque())
@@ -211,7 +214,7 @@ final class Head: @unchecked Sendable {
             let w = floorDiv(t, chunkRange)
             s.openBoundary = w >= Int64.max / chunkRange ? .max : (w + 1) * chunkRange
         }
-        s.open.append(t, v)
+        s.tailHint = s.open.appendReturningTail(t, v)
         s.maxTime = t
         s.lastValueBits = v.bitPattern
     }
