@@ -32,8 +32,9 @@ let package = Package(
         // Chunk codecs (Gorilla family and successors), bit streams. Pure Swift, no I/O.
         .target(name: "VigilChunk", dependencies: ["VigilCore"]),
         // Embedded TSDB: head, write-ahead log, SQLite persistence, retention.
+        .target(name: "CVigilPrefetch", path: "Sources/CVigilPrefetch"),
         .target(name: "VigilStore", dependencies: [
-            "VigilCore", "VigilChunk", "CSQLite3",
+            "VigilCore", "VigilChunk", "CSQLite3", "CVigilPrefetch",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // Wire formats: remote_write, text exposition, Influx line protocol, OTLP, Graphite, StatsD.

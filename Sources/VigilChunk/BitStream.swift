@@ -6,7 +6,39 @@
 
 /// Append-only bit writer over a byte array. Every written bit is in `bytes` at once (no pending
 /// accumulator), so the head's open chunk can be read or copied at any time.
-struct BitWriter: Sendable {
+/// Where the encoders write bits: a `BitWriter`, or `LocalBits` to gather one sample's bits in registers.
+protocol BitSink {
+    mutating func write(_ value: UInt64, _ n: Int)
+}
+
+/// Up to 192 bits gathered in three words (one sample of the xor encoding takes at most 145 after the
+/// first, 128 for the first), flushed into a `BitWriter` with one to three writes instead of one per field.
+struct LocalBits: BitSink {
+    var w0: UInt64 = 0
+    var w1: UInt64 = 0
+    var w2: UInt64 = 0
+    var count = 0
+
+    @inline(__always)
+    mutating func write(_ value: UInt64, _ n: Int) {
+        if n == 0 { return }
+        let v = n == 64 ? value : value & ((1 << UInt64(n)) &- 1)
+        let off = count & 63
+        switch count >> 6 {
+        case 0:
+            w0 |= v << UInt64(off)
+            if off + n > 64 { w1 = v >> UInt64(64 - off) }
+        case 1:
+            w1 |= v << UInt64(off)
+            if off + n > 64 { w2 = v >> UInt64(64 - off) }
+        default:
+            w2 |= v << UInt64(off)
+        }
+        count += n
+    }
+}
+
+struct BitWriter: Sendable, BitSink {
     var bytes: [UInt8]
     /// Bits written so far.
     private(set) var bitCount: Int
@@ -41,13 +73,21 @@ struct BitWriter: Sendable {
             left -= room
             bitCount += room
         }
-        while left > 0 {
-            bytes.append(UInt8(truncatingIfNeeded: v))
-            v >>= 8
-            let take = Swift.min(8, left)
-            left -= take
-            bitCount += take
+        // The remaining bits start on a byte boundary: append their bytes in one go.
+        let k = (left + 7) >> 3
+        withUnsafeBytes(of: v.littleEndian) { raw in
+            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: raw[0..<k]))
         }
+        bitCount += left
+    }
+
+    /// Writes the bits gathered in `b` (as if each of its writes had been made here).
+    @inline(__always)
+    mutating func write(_ b: LocalBits) {
+        let n = b.count
+        write(b.w0, Swift.min(64, n))
+        if n > 64 { write(b.w1, Swift.min(64, n - 64)) }
+        if n > 128 { write(b.w2, n - 128) }
     }
 
     @inline(__always)

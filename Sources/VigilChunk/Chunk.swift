@@ -60,7 +60,20 @@ public struct ChunkBuilder: Sendable {
     public mutating func append(_ t: Int64, _ v: Double) {
         precondition(st.count == 0 || t > st.lastT, "BUG: ChunkBuilder.append out of order")
         if st.count == 0 { w.bytes.reserveCapacity(48) }
-        st.append(t, v, to: &w)
+        // Gather the sample's fields in registers, then touch the byte array once or twice.
+        var b = LocalBits()
+        st.append(t, v, to: &b)
+        w.write(b)
+    }
+
+    /// `append`, returning where the next one will write: the bit stream's storage (its heap header
+    /// holds the count) and its last byte, for a caller that prefetches them before the next append.
+    /// The addresses are hints only and go stale when the stream grows.
+    @inline(__always)
+    public mutating func appendReturningTail(_ t: Int64, _ v: Double) -> (UnsafeRawPointer, UnsafeRawPointer) {
+        append(t, v)
+        let base = w.bytes.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress!) }
+        return (base - 16, base + max(0, (w.bitCount - 1) >> 3))
     }
 
     /// Decodes the open chunk's samples with mint <= t <= maxt into the columns.

@@ -16,7 +16,7 @@ struct XOREncoderState: Sendable {
     var trailing: UInt8 = 0
 
     @inline(__always)
-    mutating func append(_ t: Int64, _ v: Double, to w: inout BitWriter) {
+    mutating func append<W: BitSink>(_ t: Int64, _ v: Double, to w: inout W) {
         let bits = v.bitPattern
         if count == 0 {
             w.write(UInt64(bitPattern: t), 64)
@@ -35,7 +35,7 @@ struct XOREncoderState: Sendable {
     }
 
     @inline(__always)
-    static func writeDod(_ dod: Int64, _ w: inout BitWriter) {
+    static func writeDod<W: BitSink>(_ dod: Int64, _ w: inout W) {
         if dod == 0 {
             w.write(0, 1)  // '0'
         } else if dod >= -8192 && dod <= 8191 {
@@ -54,7 +54,7 @@ struct XOREncoderState: Sendable {
     }
 
     @inline(__always)
-    mutating func writeValue(_ bits: UInt64, _ w: inout BitWriter) {
+    mutating func writeValue<W: BitSink>(_ bits: UInt64, _ w: inout W) {
         let x = bits ^ lastBits
         if x == 0 {
             w.write(0, 1)  // '0'

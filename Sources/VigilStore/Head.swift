@@ -1,4 +1,5 @@
 import Foundation
+import CVigilPrefetch
 import VigilChunk
 import VigilCore
 
@@ -25,6 +26,8 @@ final class MemSeries {
     var isDirty = false
     /// Position in label order among all series (valid while `Head.ranksValidLocked`).
     var rank = 0
+    /// Where the open chunk's next append writes (prefetch hints; stale after a cut, which is harmless).
+    var tailHint: (UnsafeRawPointer, UnsafeRawPointer)? = nil
 
     init(ref: UInt64, labels: Labels) {
         self.ref = ref
@@ -65,7 +68,8 @@ final class Head: @unchecked Sendable {
     // Guarded by `lock`:
     private(set) var byRef: [UInt64: MemSeries] = [:]
     /// The same series indexed by ref (refs are dense), for the by-reference append path.
-    private var slots = ContiguousArray<MemSeries?>()
+    /// Unretained: `byRef` owns the series; an entry is cleared before its series is dropped.
+    private var slots = ContiguousArray<Unmanaged<MemSeries>?>()
     /// Series by `seriesHash(labels)`; different label sets sharing a hash go to `collisions`.
     private var byHash: [UInt64: MemSeries] = [:]
     private var collisions: [UInt64: [MemSeries]] = [:]
@@ -108,7 +112,7 @@ final class Head: @unchecked Sendable {
         if ref < UInt64(Int32.max) {
             let i = Int(ref)
             if i >= slots.count { slots.append(contentsOf: repeatElement(nil, count: max(i + 1 - slots.count, slots.count / 2))) }
-            slots[i] = s
+            slots[i] = Unmanaged.passUnretained(s)
         }
         for l in labels {
             // refs are mostly created in ascending order; keep the lists sorted regardless
@@ -174,9 +178,27 @@ final class Head: @unchecked Sendable {
     }
 
     @inline(__always)
-    func slotLocked(_ ref: UInt64) -> MemSeries? {
+    func slotLocked(_ ref: UInt64) -> Unmanaged<MemSeries>? {
         if ref < UInt64(slots.count) { return slots[Int(ref)] }
-        return ref >= UInt64(Int32.max) ? byRef[ref] : nil
+        return ref >= UInt64(Int32.max) ? byRef[ref].map { Unmanaged.passUnretained($0) } : nil
+    }
+
+    /// Prefetches series `ref` (`deep`: also its open chunk's tail, which needs the series cached).
+    @inline(__always)
+    func prefetchLocked(_ ref: UInt64, deep: Bool) {
+        guard ref < UInt64(slots.count), let u = slots[Int(ref)] else { return }
+        if deep {
+            u._withUnsafeGuaranteedRef { s in
+                if let (h, t) = s.tailHint {
+                    vigil_prefetch(h)
+                    vigil_prefetch(t)
+                }
+            }
+        } else {
+            let p = UnsafeRawPointer(u.toOpaque())
+            vigil_prefetch(p)
+            vigil_prefetch(p + 64)
+        }
     }
 
     // MARK: appending samples to a series
@@ -192,7 +214,7 @@ final class Head: @unchecked Sendable {
             let w = floorDiv(t, chunkRange)
             s.openBoundary = w >= Int64.max / chunkRange ? .max : (w + 1) * chunkRange
         }
-        s.open.append(t, v)
+        s.tailHint = s.open.appendReturningTail(t, v)
         s.maxTime = t
         s.lastValueBits = v.bitPattern
     }

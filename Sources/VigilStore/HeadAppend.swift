@@ -118,23 +118,29 @@ extension Head {
             refs.refs.withUnsafeBufferPointer { rp in
                 refs.timestamps.withUnsafeBufferPointer { tp in
                     refs.values.withUnsafeBufferPointer { vp in
-                        for k in 0..<min(rp.count, tp.count, vp.count) {
-                            guard let s = slotLocked(rp[k]) else {
+                        let n = min(rp.count, tp.count, vp.count)
+                        for k in 0..<n {
+                            // Series and open-chunk tails are cache misses: ask for them ahead.
+                            if k + 16 < n { prefetchLocked(rp[k + 16], deep: false) }
+                            if k + 8 < n { prefetchLocked(rp[k + 8], deep: true) }
+                            guard let u = slotLocked(rp[k]) else {
                                 unknown.append(k)
                                 continue
                             }
-                            let t = tp[k]
-                            if t > s.maxTime && t >= minValid {
-                                appendSampleLocked(s, t, vp[k])
-                                encodeOneSampleEntry(s.ref, t, vp[k], into: &samplesPayload)
-                                result.accepted += 1
-                                if t > newest { newest = t }
-                            } else if t < minValid {
-                                result.tooOld += 1
-                            } else if t == s.maxTime {
-                                if s.lastValueBits == vp[k].bitPattern { result.identical += 1 } else { result.duplicate += 1 }
-                            } else {
-                                result.outOfOrder += 1
+                            let t = tp[k], v = vp[k]
+                            u._withUnsafeGuaranteedRef { s in
+                                if t > s.maxTime && t >= minValid {
+                                    appendSampleLocked(s, t, v)
+                                    encodeOneSampleEntry(s.ref, t, v, into: &samplesPayload)
+                                    result.accepted += 1
+                                    if t > newest { newest = t }
+                                } else if t < minValid {
+                                    result.tooOld += 1
+                                } else if t == s.maxTime {
+                                    if s.lastValueBits == v.bitPattern { result.identical += 1 } else { result.duplicate += 1 }
+                                } else {
+                                    result.outOfOrder += 1
+                                }
                             }
                         }
                     }

@@ -1,0 +1,2 @@
+// CVigilPrefetch is header-only (see include/CVigilPrefetch.h); SwiftPM wants one source file.
+#include "CVigilPrefetch.h"
