@@ -107,17 +107,20 @@ public enum Evaluation {
         public var metrics: DetectionMetrics
     }
 
-    /// Scores each machine's test part with per-metric online detectors over train+test (so the test starts with warm
+    /// Scores each machine's test part with Vigil's multivariate detector (`MultivariateDetector`: per-metric scales
+    /// and the threshold fitted on the machine's train part, then online over the test rows), and with per-metric
+    /// online detectors over train+test (so the test starts with warm
     /// state; every score uses only earlier rows), combined two ways: "max-score" = the largest per-metric calibrated
     /// score; "max-z" = the largest per-metric z through one shared adaptive threshold and calibration. PCA = reconstruction error
     /// of a PCA fitted on the train part. Thresholds: Vigil's own 0.5; PCA at the 99th percentile of its train
     /// scores; and, for both, the best-F1 threshold (an oracle, reported as such).
     public static func detection(_ machines: [DatasetLoader.LabelledMachine], leadPoints: Int, metricQuantile: Double = 0.99,
+                                 multivariate: MultivariateDetector.Config = .init(),
                                  progress: ((String) -> Void)? = nil) -> [DetectionResult] {
         var perMetric = OnlineAnomalyDetector.Config()
         perMetric.thresholdQuantile = metricQuantile
         perMetric.memory = max(2048, Int(20 / max(1e-6, 1 - metricQuantile)))
-        var vigilScores: [[Double]] = [], vigilZScores: [[Double]] = [], pcaScores: [[Double]] = [], pcaTrainThr: [Double] = [], labels: [[Bool]] = []
+        var mvScores: [[Double]] = [], vigilScores: [[Double]] = [], vigilZScores: [[Double]] = [], pcaScores: [[Double]] = [], pcaTrainThr: [Double] = [], labels: [[Bool]] = []
         for m in machines {
             let d = m.dims
             var combined = [Double](repeating: 0, count: m.testRows), combinedZ = combined
@@ -133,6 +136,11 @@ public enum Evaluation {
                 }
                 let s = r < 64 ? 0 : calibrator.calibrate(z)
                 if r >= m.trainRows { combined[r - m.trainRows] = sMax; combinedZ[r - m.trainRows] = s }
+            }
+            if var mv = try? MultivariateDetector(train: m.train, rows: m.trainRows, dims: d, config: multivariate) {
+                mvScores.append(mv.scoreAll(m.test, rows: m.testRows))
+            } else {
+                mvScores.append([Double](repeating: 0, count: m.testRows))
             }
             vigilZScores.append(combinedZ)
             vigilScores.append(combined)
@@ -151,13 +159,16 @@ public enum Evaluation {
             }
             return total
         }
+        let mvBest = bestF1Threshold(scores: mvScores, labels: labels)
         let vBest = bestF1Threshold(scores: vigilScores, labels: labels)
         let zBest = bestF1Threshold(scores: vigilZScores, labels: labels)
         let pBest = bestF1Threshold(scores: pcaScores, labels: labels)
         return [
+            DetectionResult(method: "vigil multivariate", threshold: "own (train q)", metrics: evaluate(mvScores) { _ in 0.5 }),
             DetectionResult(method: "vigil max-score", threshold: "own (score ≥ 0.5)", metrics: evaluate(vigilScores) { _ in 0.5 }),
             DetectionResult(method: "vigil max-z", threshold: "own (score ≥ 0.5)", metrics: evaluate(vigilZScores) { _ in 0.5 }),
             DetectionResult(method: "PCA reconstruction", threshold: "train p99", metrics: evaluate(pcaScores) { pcaTrainThr[$0] }),
+            DetectionResult(method: "vigil multivariate", threshold: String(format: "best-F1 oracle (%.3g)", mvBest), metrics: evaluate(mvScores) { _ in mvBest }),
             DetectionResult(method: "vigil max-score", threshold: String(format: "best-F1 oracle (%.3g)", vBest), metrics: evaluate(vigilScores) { _ in vBest }),
             DetectionResult(method: "vigil max-z", threshold: String(format: "best-F1 oracle (%.3g)", zBest), metrics: evaluate(vigilZScores) { _ in zBest }),
             DetectionResult(method: "PCA reconstruction", threshold: String(format: "best-F1 oracle (%.3g)", pBest), metrics: evaluate(pcaScores) { _ in pBest }),
