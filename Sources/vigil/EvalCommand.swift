@@ -36,6 +36,7 @@ struct EvalForecast: AsyncParsableCommand {
     @Option(name: .customLong("train-fraction")) var trainFraction = 0.7
     @Option(name: .customLong("origin-stride"), help: "Steps between origins (default H).") var originStride: Int?
     @Flag(name: .customLong("per-series"), help: "Also print every series' own table.") var perSeries = false
+    @Option(help: "Per-series backtest selection row: backtest or none (default: the model file's setting; backtest when training here).") var selection: SelectionMode?
 
     func run() async throws {
         let raw = try DatasetLoader.loadForecastSeries(dataset, metric: metric)
@@ -52,8 +53,16 @@ struct EvalForecast: AsyncParsableCommand {
             bar.finish()
         }
         let stride = originStride ?? m.horizon
-        let (rows, per) = try await BLASWorker.shared.run { Evaluation.rollingOriginDetailed(series, model: m, step: step, originStride: stride) }
+        var mm = m
+        switch selection {
+        case .backtest?: mm.selection = mm.selection ?? BacktestSelection()
+        case .none?: mm.selection = nil
+        case nil: if model == nil { mm.selection = BacktestSelection() }
+        }
+        let em = mm
+        let (rows, per, choices) = try await BLASWorker.shared.run { Evaluation.rollingOriginDetailed(series, model: em, step: step, originStride: stride) }
         if perSeries { for p in per { print(Evaluation.forecastTable(p.rows, title: "series \(p.id):")) } }
+        if em.selection != nil { print("backtest selection chose: global \(choices[0]), own linear model \(choices[1]), last value \(choices[2]) (series × origins)") }
         print(Evaluation.forecastTable(rows, title: "\((dataset as NSString).lastPathComponent): \(series.count) series, step \(step / 1000) s, L=\(m.inputLength), H=\(m.horizon), test = last \(Int(((1 - trainFraction) * 100).rounded())) % of each series, origins every \(stride) steps"))
     }
 }

@@ -5,6 +5,9 @@ import VigilForecast
 /// Which error the forecaster's training weights target.
 enum Objective: String, ExpressibleByArgument { case mase, wape }
 
+/// Per-series backtest selection on or off.
+enum SelectionMode: String, ExpressibleByArgument { case backtest, none }
+
 struct TrainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
@@ -35,6 +38,7 @@ struct TrainCommand: AsyncParsableCommand {
     @Option(help: "Training objective: mase (every series counts alike; series may differ in units) or wape (pooled absolute error; one metric in one unit).") var objective: Objective = .mase
     @Option(name: .customLong("train-fraction"), help: "Leading fraction of each series used for training.") var trainFraction = 0.7
     @Option(name: .customLong("origin-stride"), help: "Steps between rolling origins in the evaluation (default H).") var originStride: Int?
+    @Option(help: "forecaster: per-series selection shipped with the model: backtest (choose per series between the global model, its own linear model and the last value by their errors over its last 72 forecasts) or none.") var selection: SelectionMode = .backtest
     @Option(name: .customLong("lead-minutes"), help: "failure: predict events starting within this many minutes.") var leadMinutes = 30.0
     @Option(name: .customLong("step-seconds"), help: "failure: sampling step of the labelled dataset.") var stepSeconds = 60.0
 
@@ -57,9 +61,17 @@ struct TrainCommand: AsyncParsableCommand {
         let bar = ProgressBar(label: "training")
         let (model, rep) = try await BLASWorker.shared.run { try Evaluation.train(series, inputLength: L, horizon: H, step: step, pooledObjective: pooled) { bar.update($0) } }
         bar.finish()
-        let rows = try await BLASWorker.shared.run { Evaluation.rollingOrigin(series, model: model, step: step, originStride: stride) }
-        let lin = rows[0].errors, sn = rows[1].errors
         var m = model
+        if selection == .backtest { m.selection = BacktestSelection() }
+        let shipped = m
+        let (rows, _, choices) = try await BLASWorker.shared.run { Evaluation.rollingOriginDetailed(series, model: shipped, step: step, originStride: stride) }
+        let lin = (rows.first { $0.method.hasPrefix("vigil select") } ?? rows[0]).errors, sn = rows[1].errors
+        if m.selection != nil {
+            m.metrics["global_test_wape"] = rows[0].errors.wape
+            m.metrics["global_test_mase"] = rows[0].errors.mase
+            m.metrics["last_value_test_wape"] = rows[2].errors.wape
+            m.metrics["last_value_test_mase"] = rows[2].errors.mase
+        }
         m.metrics["test_wape"] = lin.wape
         m.metrics["test_1_minus_wape"] = 1 - lin.wape
         m.metrics["test_mase"] = lin.mase
@@ -71,6 +83,7 @@ struct TrainCommand: AsyncParsableCommand {
                                 "train_fraction": .number(trainFraction), "objective": .string(objective.rawValue), "metric": .string(metric ?? "default CPU column")]).write(path: out)
         print("trained on \(rep.trainWindows) windows; held-out scale-weighted MAE (normalised): linear \(String(format: "%.4f", rep.calibrationMAE)) (λ = \(rep.lambdaFraction) × mean diag), seasonal naive \(String(format: "%.4f", rep.seasonalNaiveCalibrationMAE)), last value \(String(format: "%.4f", rep.lastValueCalibrationMAE)) → shipped \(rep.chosen); held-out interval coverage \(String(format: "%.3f", rep.empiricalCoverage))")
         print(Evaluation.forecastTable(rows, title: "rolling-origin evaluation on the last \(Int((1 - trainFraction) * 100)) % of \(series.count) series of \(name) (H=\(H), origins every \(stride) steps):"))
+        if m.selection != nil { print("backtest selection chose: global \(choices[0]), own linear model \(choices[1]), last value \(choices[2]) (series × origins)") }
         print("wrote \(out) in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s")
     }
 }

@@ -1,0 +1,147 @@
+import Foundation
+import Testing
+
+@testable import VigilForecast
+
+/// A machine of `d` metrics: each a noisy daily-ish sine around its own level, some correlated.
+private func machine(rows n: Int, dims d: Int, seed: UInt64) -> [Double] {
+    var rng = TestRNG(seed)
+    var x = [Double](repeating: 0, count: n * d)
+    for r in 0..<n {
+        let common = sin(Double(r) / 50)
+        for c in 0..<d {
+            x[r * d + c] = 0.3 + 0.05 * Double(c % 5) + 0.1 * (c % 2 == 0 ? common : sin(Double(r) / 37 + Double(c)))
+                + 0.01 * rng.normal()
+        }
+    }
+    return x
+}
+
+@Suite struct MultivariateDetectorTests {
+    @Test func prefixScoresEqualTheWholeSeriesTruncatedAndRunsAreDeterministic() throws {
+        let d = 8
+        let train = machine(rows: 2000, dims: d, seed: 1)
+        var test = machine(rows: 1000, dims: d, seed: 2)
+        for c in 0..<3 { test[600 * d + c] += 0.5 }
+        let det = try MultivariateDetector(train: train, rows: 2000, dims: d)
+        var a = det, b = det, c = det
+        let full = a.scoreAll(test, rows: 1000)
+        let prefix = b.scoreAll(Array(test[0..<(700 * d)]), rows: 700)
+        #expect(Array(full[0..<700]) == prefix)  // row t's score uses only the training span and rows ≤ t
+        #expect(c.scoreAll(test, rows: 1000) == full)  // deterministic
+        let again = try MultivariateDetector(train: train, rows: 2000, dims: d)
+        #expect(again.threshold == det.threshold && again.levelScale == det.levelScale)
+        // a change after the prefix does not alter the prefix' scores
+        var changed = test
+        for k in (800 * d)..<(900 * d) { changed[k] += 1 }
+        var e = det
+        #expect(Array(e.scoreAll(changed, rows: 1000)[0..<800]) == Array(full[0..<800]))
+    }
+
+    @Test func injectedAnomaliesAreFlaggedAndCleanRowsMostlyAreNot() throws {
+        let d = 10
+        let train = machine(rows: 3000, dims: d, seed: 3)
+        var test = machine(rows: 3000, dims: d, seed: 4)
+        // event 1: three metrics shift together for 30 rows; event 2: one metric spikes once; event 3: a metric that
+        // was constant in training starts moving
+        for r in 1000..<1030 { for c in 2..<5 { test[r * d + c] += 0.4 } }
+        test[2000 * d + 7] += 2
+        var det = try MultivariateDetector(train: train, rows: 3000, dims: d)
+        let s = det.scoreAll(test, rows: 3000)
+        #expect(s.allSatisfy { $0 >= 0 && $0 <= 1 })
+        #expect(s[1000..<1030].allSatisfy { $0 >= 0.5 })
+        #expect(s[2000] >= 0.5)
+        // the alarm is held for `hold` rows after the last exceedance, then released
+        let hold = det.config.hold
+        #expect(s[2000 + hold] >= 0.5)
+        #expect(s[2000 + hold + 3] < 0.5)
+        let clean = Array(s[100..<900]) + Array(s[1100..<1900])
+        let falseRate = Double(clean.filter { $0 >= 0.5 }.count) / Double(clean.count)
+        #expect(falseRate < 0.05)
+    }
+
+    @Test func constantTrainingMetricAndMissingValuesStayFinite() throws {
+        let d = 4, n = 500
+        var train = machine(rows: n, dims: d, seed: 5)
+        for r in 0..<n { train[r * d + 3] = 0 }  // constant in training
+        train[10 * d + 1] = .nan
+        var det = try MultivariateDetector(train: train, rows: n, dims: d)
+        #expect(det.levelScale.allSatisfy { $0 > 0 && $0.isFinite })
+        #expect(det.update([0.3, .nan, 0.3, 0]) < 0.5)
+        #expect(det.update([0.3, 0.3, 0.3, 0.2]) >= 0.5)  // the constant metric moved by 20 % of a typical range
+        #expect(throws: MultivariateDetector.FitError.self) { _ = try MultivariateDetector(train: [1, 2, 3], rows: 3, dims: 1) }
+    }
+}
+
+@Suite struct BacktestSelectionTests {
+    /// Periodic dips every 11 steps (a batch job), plus noise: only a model of this series' own lags follows it.
+    func periodic(_ n: Int, seed: UInt64) -> [Double] {
+        var rng = TestRNG(seed)
+        return (0..<n).map { i in (i % 11 < 2 ? 10 : 80) + 2 * rng.normal() }
+    }
+
+    @Test func localModelFollowsAPeriodicJobThatLastValueMisses() throws {
+        let v = periodic(3000, seed: 1)
+        let local = try #require(LocalLinearModel.fit(v[0..<2500], lags: 24, horizon: 12))
+        var eLocal = 0.0, eLast = 0.0
+        var out = [Double](repeating: 0, count: 12)
+        v.withUnsafeBufferPointer { p in
+            for o in stride(from: 2500, to: 2988, by: 12) {
+                out.withUnsafeMutableBufferPointer { local.predict(p.baseAddress!, end: o, into: $0.baseAddress!) }
+                for h in 0..<12 { eLocal += abs(v[o + h] - out[h]); eLast += abs(v[o + h] - v[o - 1]) }
+            }
+        }
+        #expect(eLocal < 0.5 * eLast)
+        #expect(LocalLinearModel.fit(v[0..<40], lags: 24, horizon: 12) == nil)  // too short: no model
+    }
+
+    @Test func selectionPicksTheCandidateWithTheSmallestRecentErrorAndUsesOnlyThePast() throws {
+        let g = LinearForecaster.seasonalNaive(inputLength: 48, horizon: 12, period: 48, stepMs: 300_000)
+        let sel = BacktestSelection()
+        // periodic series: the own model wins
+        let v = periodic(2000, seed: 2)
+        let (choice, f, nbt) = sel.forecast(v, global: g)
+        #expect(choice == 1)
+        #expect(nbt == sel.origins)
+        #expect(f.count == 12)
+        // an exactly seasonal series: the global (seasonal-naive) model has zero backtest error and is chosen
+        let sine = (0..<2000).map { 50 + 20 * sin(2 * Double.pi * Double($0) / 48) }
+        #expect(sel.forecast(sine, global: g).choice == 0)
+        // short history: no backtest origin, the global model is used
+        #expect(sel.forecast(Array(v[0..<50]), global: g).backtestOrigins == 0)
+        #expect(sel.forecast(Array(v[0..<50]), global: g).choice == 0)
+        // hand example of the choice rule: smallest summed error over the window, ties to the earlier candidate
+        let errs: [[Double]] = [[1, 5, 1], [2, 2, 2], [9, 0, 0]]
+        #expect(BacktestSelection.choose(errs, window: 0..<3) == 1)
+        #expect(BacktestSelection.choose(errs, window: 1..<3) == 2)
+        #expect(BacktestSelection.choose(errs, window: 0..<1) == 0)
+        #expect(BacktestSelection.choose(errs, window: 0..<0) == 0)
+    }
+
+    @Test func selectionRoundTripsThroughTheModelFileAndBadHeadersAreRejected() throws {
+        var m = LinearForecaster.seasonalNaive(inputLength: 48, horizon: 12, period: 48, stepMs: 300_000)
+        var sel = BacktestSelection()
+        sel.origins = 10
+        m.selection = sel
+        let back = try LinearForecaster(modelFile: try ModelFile.decode(m.modelFile().encode()))
+        #expect(back.selection == sel)
+        var file = m.modelFile()
+        file.header["selection"] = .object(["method": .string("vote"), "local_lags": .number(24), "origins": .number(3)])
+        #expect(throws: ModelFile.FormatError.self) { _ = try LinearForecaster(modelFile: try ModelFile.decode(file.encode())) }
+    }
+
+    @Test func pipelineReportsTheChosenMethodPerSeries() throws {
+        var g = LinearForecaster.seasonalNaive(inputLength: 48, horizon: 12, period: 48, stepMs: 300_000)
+        g.selection = BacktestSelection()
+        let v = periodic(2000, seed: 3)
+        let s = RawSeries(id: "job", timestamps: (0..<2000).map { Int64($0) * 300_000 }, values: v)
+        let (out, report) = try ForecastPipeline.run([s], horizon: 12, model: g)
+        #expect(out[0].method == .local)
+        #expect(out[0].forecast.count == 12 && out[0].lo.count == 12)
+        #expect(zip(out[0].lo, out[0].hi).allSatisfy { $0 <= $1 })
+        #expect(report.notes.contains { $0.contains("backtest selection") })
+        // without selection the same model forecasts seasonal naive
+        g.selection = nil
+        #expect(try ForecastPipeline.run([s], horizon: 12, model: g).0[0].method == .seasonalNaive)
+    }
+}
