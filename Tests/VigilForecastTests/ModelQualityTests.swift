@@ -145,3 +145,51 @@ private func machine(rows n: Int, dims d: Int, seed: UInt64) -> [Double] {
         #expect(try ForecastPipeline.run([s], horizon: 12, model: g).0[0].method == .seasonalNaive)
     }
 }
+
+@Suite struct SaturationTests {
+    @Test func episodesNeedRunConsecutiveSaturatedSteps() {
+        var task = SaturationTask()
+        task.run = 3
+        let cpu: [Double] = [10, 95, 95, 20, 91, 92, 99, 99, 10, 90, 90, 90]
+        #expect(task.episodeStarts(cpu) == [false, false, false, false, true, false, false, false, false, true, false, false])
+    }
+
+    /// VMs with a CPU job every 100 steps that ramps up for an hour before saturating for 30 minutes.
+    func vms(_ count: Int, n: Int, seed: UInt64) -> [Evaluation.UtilisationSeries] {
+        var rng = TestRNG(seed)
+        return (0..<count).map { k in
+            let phase = k * 17
+            let cpu = (0..<n).map { i -> Double in
+                let p = (i + phase) % 100
+                let base = p >= 80 && p < 86 ? 97 : (p >= 68 && p < 80 ? 30 + 5 * Double(p - 68) : 20)
+                return min(100, max(0, base + 3 * rng.normal()))
+            }
+            return .init(id: "vm\(k)", cpu: cpu, mem: [Double](repeating: 50, count: n))
+        }
+    }
+
+    @Test func samplesUseOnlyThePastAndAPredictorLearnsTheRamp() throws {
+        let series = vms(6, n: 3000, seed: 9)
+        let task = SaturationTask()
+        let parts = Evaluation.saturationSamples(series, task: task, sampleEvery: 3, splits: [0.4, 0.5])
+        #expect(parts.count == 3)
+        // features at t are unchanged when everything after t changes
+        var cut = series[0]
+        let t = parts[0].origin.first { $0.machine == 0 }!.row
+        cut.cpu = Array(cut.cpu[0...t]) + [Double](repeating: 100, count: cut.cpu.count - t - 1)
+        let again = Evaluation.saturationSamples([cut], task: task, sampleEvery: 3, splits: [0.4, 0.5])
+        #expect(again[0].x[0] == parts[0].x[0])
+        // no sample is taken while the VM was saturated within the last hour
+        for (k, o) in parts[2].origin.enumerated() where k < 200 {
+            #expect(!series[o.machine].cpu[(o.row - 11)...o.row].contains { $0 >= task.threshold })
+        }
+        var model = try FailurePredictor.fit(x: parts[0].x.flatMap { $0 }, y: parts[0].y, rows: parts[0].x.count, cols: SaturationFeatures.count,
+                                             horizonMinutes: 60, featureNames: SaturationFeatures.names)
+        model.calibrate(x: parts[1].x, y: parts[1].y)
+        let (rep, _) = Evaluation.saturationReport(model, parts[2], series: series, task: task)
+        #expect(rep.positives > 0)
+        #expect(rep.auc > 0.9)
+        #expect(rep.brier < rep.baseRateBrier)
+        #expect(rep.rows[0].eventsWarned > 0 && rep.rows[0].eventsWarned <= rep.rows[0].events)
+    }
+}
