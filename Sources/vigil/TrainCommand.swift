@@ -15,7 +15,9 @@ struct TrainCommand: AsyncParsableCommand {
         discussion: """
             --kind forecaster: a global linear forecaster fitted by ridge regression on windows pooled from every series
             (first --train-fraction of each series; its last fifth held out to choose λ and the conformal intervals),
-            then evaluated by rolling origin on the remaining part against seasonal naive.
+            then evaluated by rolling origin on the remaining part against seasonal naive and last value. The model
+            ships with the per-series backtest selection (global model / the series' own linear model / last value,
+            by their errors over the series' last 72 forecasts; --selection none turns it off).
             --kind failure: a logistic-regression failure predictor over per-window features of a labelled
             multivariate dataset (SMD/ASD layout: *_train.csv.gz, *_test.csv.gz with a label column).
             --kind saturation: a logistic-regression predictor of CPU saturation onsets (≥ --saturation-threshold % for

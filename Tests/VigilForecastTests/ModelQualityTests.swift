@@ -193,3 +193,24 @@ private func machine(rows n: Int, dims d: Int, seed: UInt64) -> [Double] {
         #expect(rep.rows[0].eventsWarned > 0 && rep.rows[0].eventsWarned <= rep.rows[0].events)
     }
 }
+
+@Suite struct DetectionEvaluationTests {
+    @Test func evaluationReportsTheMultivariateDetectorNextToPCAWithoutTestLabels() {
+        let d = 6
+        var machines: [DatasetLoader.LabelledMachine] = []
+        for k in 0..<2 {
+            let train = machine(rows: 2000, dims: d, seed: 10 + UInt64(k))
+            var test = machine(rows: 2000, dims: d, seed: 20 + UInt64(k))
+            var labels = [Bool](repeating: false, count: 2000)
+            for r in 700..<740 { labels[r] = true; for c in 0..<3 { test[r * d + c] += 0.5 } }
+            for r in 1500..<1510 { labels[r] = true; test[r * d + 4] -= 1 }
+            machines.append(.init(name: "m\(k)", dims: d, train: train, trainRows: 2000, test: test, testRows: 2000, labels: labels))
+        }
+        let rows = Evaluation.detection(machines, leadPoints: 5)
+        let mv = rows.first { $0.method == "vigil multivariate" && $0.threshold.hasPrefix("own") }!.metrics
+        #expect(mv.events == 4 && mv.eventsDetected == 4)
+        #expect(mv.eventsEarly == 4)
+        #expect(mv.precision > 0.5 && mv.recall > 0.8)
+        #expect(rows.contains { $0.method == "PCA reconstruction" && $0.threshold == "train p99" })
+    }
+}
