@@ -129,6 +129,8 @@ public struct MultivariateDetector: Sendable {
 
     /// The most recent raw (uncalibrated) score, for diagnostics and failure features.
     public private(set) var lastRaw = 0.0
+    /// The metric with the largest exceedance in the most recent row (which metric drove the score).
+    public private(set) var lastTopMetric = 0
 
     /// Feeds the next row (`dims` values; NaN = missing) and returns its score in [0, 1] (0.5 = threshold).
     public mutating func update(_ row: [Double]) -> Double {
@@ -138,6 +140,9 @@ public struct MultivariateDetector: Sendable {
         let s = row.withUnsafeBufferPointer { rawScore($0.baseAddress!, previous: &prev, scratch: &u) }
         previous = prev
         lastRaw = s
+        var top = 0
+        for c in 1..<max(1, dims) where u[c] > u[top] { top = c }
+        lastTopMetric = top
         let z = s / threshold
         let cal = 1 - pow(2, -(z * z * z * z))
         recent[recentPos] = cal

@@ -216,3 +216,25 @@ private func machine(rows n: Int, dims d: Int, seed: UInt64) -> [Double] {
         #expect(rows.contains { $0.method == "PCA reconstruction" && $0.threshold == "train p99" })
     }
 }
+
+@Suite struct WideCSVTests {
+    @Test func wideCSVKeepsTimestampsSkipsLabelsAndNamesBadCells() throws {
+        let p = tempPath("wide.csv")
+        try "timestamp,cpu,mem,label\n2024-01-01 00:00:00,1,2,0\n2024-01-01 00:01:00,,3.5,1\n".write(toFile: p, atomically: true, encoding: .utf8)
+        let w = try CSVReader.readWide(path: p)
+        #expect(w.keys == ["2024-01-01 00:00:00", "2024-01-01 00:01:00"])
+        #expect(w.names == ["cpu", "mem"] && w.rows == 2)
+        #expect(w.values[0] == 1 && w.values[1] == 2 && w.values[2].isNaN && w.values[3] == 3.5)
+        let q = tempPath("wide-bad.csv")
+        try "dim_1,dim_2\n0.1,0.2\n0.3,abc\n".write(toFile: q, atomically: true, encoding: .utf8)
+        #expect {
+            _ = try CSVReader.readWide(path: q)
+        } throws: { e in
+            let c = e as? CSVError
+            return c?.line == 3 && c?.column == 2 && c!.description.contains("dim_2")
+        }
+        let r = tempPath("wide-noheader.csv")
+        try "0.1,0.2\n0.3,0.4\n".write(toFile: r, atomically: true, encoding: .utf8)
+        #expect(throws: CSVError.self) { _ = try CSVReader.readWide(path: r) }
+    }
+}
