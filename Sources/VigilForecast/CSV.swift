@@ -63,6 +63,40 @@ public enum CSVReader {
         }
     }
 
+    /// Reads a wide CSV of one machine: a header naming the columns, then one row per step. A first column named
+    /// timestamp|ts|time|ds|date is kept as row text; columns named `label` are skipped; every other column is a
+    /// metric (empty, NaN, NA = missing). Returns the row keys (the timestamp text, or the 1-based data row number),
+    /// the metric names and the values row-major.
+    public static func readWide(path: String) throws -> (keys: [String], names: [String], values: [Double], rows: Int) {
+        let ls = try lines(of: path)
+        guard let h = ls.firstIndex(where: { !$0.isEmpty }) else { throw CSVError(file: path, line: 1, column: 1, message: "empty file") }
+        let head = fields(ls[h]).map { $0.trimmingCharacters(in: .whitespaces) }
+        let hasTime = ["timestamp", "ts", "time", "ds", "date"].contains(head[0].lowercased())
+        if let h0 = head.first, TimestampFormat.detect(Substring(h0)) != nil || Double(h0) != nil {
+            throw CSVError(file: path, line: h + 1, column: 1, message: "expected a header row naming the metric columns, found data")
+        }
+        let metricCols = head.indices.filter { !(hasTime && $0 == 0) && head[$0].lowercased() != "label" }
+        guard !metricCols.isEmpty else { throw CSVError(file: path, line: h + 1, column: 1, message: "no metric columns") }
+        var keys: [String] = [], values: [Double] = []
+        var rows = 0
+        for li in (h + 1)..<ls.count where !ls[li].isEmpty {
+            let f = fields(ls[li])
+            guard f.count == head.count else {
+                throw CSVError(file: path, line: li + 1, column: min(f.count, head.count) + 1, message: "expected \(head.count) columns, found \(f.count)")
+            }
+            for c in metricCols {
+                guard let v = parseValue(f[c]) else {
+                    throw CSVError(file: path, line: li + 1, column: c + 1, message: "invalid number \"\(f[c])\" in column \(head[c])")
+                }
+                values.append(v)
+            }
+            rows += 1
+            keys.append(hasTime ? f[0].trimmingCharacters(in: .whitespaces) : String(rows))
+        }
+        guard rows > 0 else { throw CSVError(file: path, line: h + 2, column: 1, message: "no data rows") }
+        return (keys, metricCols.map { head[$0] }, values, rows)
+    }
+
     /// Reads `series_id,timestamp,value` (header optional; with a header the columns are found by name:
     /// series_id|id|series|unique_id, timestamp|ts|time|ds, value|y). Series keep their first-appearance order;
     /// a series whose rows are not in time order is sorted.

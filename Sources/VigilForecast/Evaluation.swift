@@ -48,17 +48,28 @@ public enum Evaluation {
 
     /// Rolling origin over each series' test part: origins every `originStride` steps; each forecasts H steps from
     /// the L points before it. MASE scale: in-sample seasonal-naive MAE (lag = one day of steps) on the training part.
-    public static func rollingOrigin(_ s: [PreparedSeries], model m: LinearForecaster, step: Int64, originStride: Int) -> [ForecastRow] {
-        rollingOriginDetailed(s, model: m, step: step, originStride: originStride).pooled
+    public static func rollingOrigin(_ s: [PreparedSeries], model m: LinearForecaster, step: Int64, originStride: Int,
+                                     selection: BacktestSelection? = nil) -> [ForecastRow] {
+        rollingOriginDetailed(s, model: m, step: step, originStride: originStride, selection: selection).pooled
     }
 
     /// As `rollingOrigin`, plus the rows of every series on its own.
-    public static func rollingOriginDetailed(_ s: [PreparedSeries], model m: LinearForecaster, step: Int64, originStride: Int)
-        -> (pooled: [ForecastRow], perSeries: [(id: String, rows: [ForecastRow])]) {
+    ///
+    /// With `selection` (default: the model's own), a fourth row "vigil select" chooses per series and per origin
+    /// between the global model, a per-series linear model (fitted on the training values before the backtest span)
+    /// and the last value, by their absolute errors over the previous `selection.origins` origins spaced by H (values
+    /// before the origin only); its intervals are the global model's, shifted to the chosen forecast.
+    /// `choices` counts how often each candidate was chosen. The last row, "oracle: median of actuals", is a bound and
+    /// not a forecast: every origin's H actual values replaced by their median (the best constant for absolute error).
+    public static func rollingOriginDetailed(_ s: [PreparedSeries], model m: LinearForecaster, step: Int64, originStride: Int,
+                                             selection: BacktestSelection? = nil)
+        -> (pooled: [ForecastRow], perSeries: [(id: String, rows: [ForecastRow])], choices: [Int]) {
         var per: [(id: String, rows: [ForecastRow])] = []
         let L = m.inputLength, H = m.horizon
         let day = max(1, Int(86_400_000 / step))
-        var lin = ForecastErrors(), snaive = ForecastErrors(), naive = ForecastErrors()
+        let sel = originStride % H == 0 ? (selection ?? m.selection) : nil
+        var choices = [0, 0, 0]
+        var lin = ForecastErrors(), snaive = ForecastErrors(), naive = ForecastErrors(), selected = ForecastErrors(), oracle = ForecastErrors()
         for p in s {
             let v = p.values
             let scale = seasonalNaiveScale(v[0..<p.testStart], period: day)
@@ -69,23 +80,53 @@ public enum Evaluation {
             var x = [Double](repeating: 0, count: origins.count * L)
             for (k, o) in origins.enumerated() { for j in 0..<L { x[k * L + j] = v[o - L + j] } }
             let (f, lo, hi) = m.predict(x, rows: origins.count, threads: 1)
-            var l1 = ForecastErrors(), s1 = ForecastErrors(), n1 = ForecastErrors()
+            var l1 = ForecastErrors(), s1 = ForecastErrors(), n1 = ForecastErrors(), x1 = ForecastErrors(), o1 = ForecastErrors()
+            // selection: candidate forecasts on the H-spaced grid from J origins before the first test origin
+            var chosen: [[Double]] = []
+            if let sel {
+                var grid: [Int] = []
+                var g = origins[0] - sel.origins * H
+                while g < max(L, sel.localLags) && g < origins[0] { g += H }
+                while g <= origins[origins.count - 1] { grid.append(g); g += H }
+                let nb = grid.firstIndex(of: origins[0])!
+                let fitEnd = max(min(p.testStart, grid[0]), min(p.testStart, sel.localLags + H + 4 * (sel.localLags + 1) + 50))
+                let local = LocalLinearModel.fit(v[0..<fitEnd], lags: sel.localLags, horizon: H, lambda: sel.lambda, irls: sel.irls)
+                let c = BacktestSelection.candidateForecasts(v, origins: grid, global: m, local: local)
+                let errs = c.map { cf in grid.indices.map { k in (0..<H).reduce(0.0) { $0 + abs(v[grid[k] + $1] - cf[k * H + $1]) } } }
+                let masked = local == nil ? [errs[0], errs[1].map { _ in Double.infinity }, errs[2]] : errs
+                for o in origins {
+                    let gi = nb + (o - origins[0]) / H
+                    let ci = BacktestSelection.choose(masked, window: max(0, gi - sel.origins)..<gi)
+                    choices[ci] += 1
+                    chosen.append(Array(c[ci][(gi * H)..<((gi + 1) * H)]))
+                }
+            }
             for (k, o) in origins.enumerated() {
+                // bound, not a forecast: the median of the actual next H values (the best constant for absolute error)
+                let med = { (a: [Double]) in a.count % 2 == 1 ? a[a.count / 2] : (a[a.count / 2 - 1] + a[a.count / 2]) / 2 }(v[o..<(o + H)].sorted())
                 for h in 0..<H {
                     let y = v[o + h]
+                    o1.add(actual: y, forecast: med, scale: scale)
                     l1.add(actual: y, forecast: f[k * H + h], scale: scale, lo: lo[k * H + h], hi: hi[k * H + h])
                     s1.add(actual: y, forecast: v[o - day + h % day], scale: scale)
                     n1.add(actual: y, forecast: v[o - 1], scale: scale)
+                    if !chosen.isEmpty {
+                        let fc = chosen[k][h]
+                        x1.add(actual: y, forecast: fc, scale: scale, lo: fc + lo[k * H + h] - f[k * H + h], hi: fc + hi[k * H + h] - f[k * H + h])
+                    }
                 }
             }
-            lin.merge(l1); snaive.merge(s1); naive.merge(n1)
-            per.append((p.id, rows(l1, s1, n1)))
+            lin.merge(l1); snaive.merge(s1); naive.merge(n1); selected.merge(x1); oracle.merge(o1)
+            per.append((p.id, rows(l1, s1, n1, sel == nil ? nil : x1, o1)))
         }
-        func rows(_ a: ForecastErrors, _ b: ForecastErrors, _ c: ForecastErrors) -> [ForecastRow] {
-            [ForecastRow(method: "vigil linear (\(m.method))", errors: a), ForecastRow(method: "seasonal naive (1 day)", errors: b),
-             ForecastRow(method: "naive (last value)", errors: c)]
+        func rows(_ a: ForecastErrors, _ b: ForecastErrors, _ c: ForecastErrors, _ d: ForecastErrors?, _ e: ForecastErrors) -> [ForecastRow] {
+            var r = [ForecastRow(method: "vigil linear (\(m.method))", errors: a), ForecastRow(method: "seasonal naive (1 day)", errors: b),
+                     ForecastRow(method: "naive (last value)", errors: c)]
+            if let d { r.append(ForecastRow(method: "vigil select (backtest)", errors: d)) }
+            r.append(ForecastRow(method: "oracle: median of actuals", errors: e))
+            return r
         }
-        return (rows(lin, snaive, naive), per)
+        return (rows(lin, snaive, naive, sel == nil ? nil : selected, oracle), per, choices)
     }
 
     public static func forecastTable(_ rows: [ForecastRow], title: String) -> String {
@@ -107,17 +148,20 @@ public enum Evaluation {
         public var metrics: DetectionMetrics
     }
 
-    /// Scores each machine's test part with per-metric online detectors over train+test (so the test starts with warm
+    /// Scores each machine's test part with Vigil's multivariate detector (`MultivariateDetector`: per-metric scales
+    /// and the threshold fitted on the machine's train part, then online over the test rows), and with per-metric
+    /// online detectors over train+test (so the test starts with warm
     /// state; every score uses only earlier rows), combined two ways: "max-score" = the largest per-metric calibrated
     /// score; "max-z" = the largest per-metric z through one shared adaptive threshold and calibration. PCA = reconstruction error
     /// of a PCA fitted on the train part. Thresholds: Vigil's own 0.5; PCA at the 99th percentile of its train
     /// scores; and, for both, the best-F1 threshold (an oracle, reported as such).
     public static func detection(_ machines: [DatasetLoader.LabelledMachine], leadPoints: Int, metricQuantile: Double = 0.99,
+                                 multivariate: MultivariateDetector.Config = .init(),
                                  progress: ((String) -> Void)? = nil) -> [DetectionResult] {
         var perMetric = OnlineAnomalyDetector.Config()
         perMetric.thresholdQuantile = metricQuantile
         perMetric.memory = max(2048, Int(20 / max(1e-6, 1 - metricQuantile)))
-        var vigilScores: [[Double]] = [], vigilZScores: [[Double]] = [], pcaScores: [[Double]] = [], pcaTrainThr: [Double] = [], labels: [[Bool]] = []
+        var mvScores: [[Double]] = [], vigilScores: [[Double]] = [], vigilZScores: [[Double]] = [], pcaScores: [[Double]] = [], pcaTrainThr: [Double] = [], labels: [[Bool]] = []
         for m in machines {
             let d = m.dims
             var combined = [Double](repeating: 0, count: m.testRows), combinedZ = combined
@@ -133,6 +177,11 @@ public enum Evaluation {
                 }
                 let s = r < 64 ? 0 : calibrator.calibrate(z)
                 if r >= m.trainRows { combined[r - m.trainRows] = sMax; combinedZ[r - m.trainRows] = s }
+            }
+            if var mv = try? MultivariateDetector(train: m.train, rows: m.trainRows, dims: d, config: multivariate) {
+                mvScores.append(mv.scoreAll(m.test, rows: m.testRows))
+            } else {
+                mvScores.append([Double](repeating: 0, count: m.testRows))
             }
             vigilZScores.append(combinedZ)
             vigilScores.append(combined)
@@ -151,13 +200,16 @@ public enum Evaluation {
             }
             return total
         }
+        let mvBest = bestF1Threshold(scores: mvScores, labels: labels)
         let vBest = bestF1Threshold(scores: vigilScores, labels: labels)
         let zBest = bestF1Threshold(scores: vigilZScores, labels: labels)
         let pBest = bestF1Threshold(scores: pcaScores, labels: labels)
         return [
+            DetectionResult(method: "vigil multivariate", threshold: "own (train q)", metrics: evaluate(mvScores) { _ in 0.5 }),
             DetectionResult(method: "vigil max-score", threshold: "own (score ≥ 0.5)", metrics: evaluate(vigilScores) { _ in 0.5 }),
             DetectionResult(method: "vigil max-z", threshold: "own (score ≥ 0.5)", metrics: evaluate(vigilZScores) { _ in 0.5 }),
             DetectionResult(method: "PCA reconstruction", threshold: "train p99", metrics: evaluate(pcaScores) { pcaTrainThr[$0] }),
+            DetectionResult(method: "vigil multivariate", threshold: String(format: "best-F1 oracle (%.3g)", mvBest), metrics: evaluate(mvScores) { _ in mvBest }),
             DetectionResult(method: "vigil max-score", threshold: String(format: "best-F1 oracle (%.3g)", vBest), metrics: evaluate(vigilScores) { _ in vBest }),
             DetectionResult(method: "vigil max-z", threshold: String(format: "best-F1 oracle (%.3g)", zBest), metrics: evaluate(vigilZScores) { _ in zBest }),
             DetectionResult(method: "PCA reconstruction", threshold: String(format: "best-F1 oracle (%.3g)", pBest), metrics: evaluate(pcaScores) { _ in pBest }),

@@ -85,6 +85,19 @@ public struct FailurePredictor: Sendable, Equatable {
         let pos = Double(y.filter { $0 }.count)
         w[d] = log(max(pos, 0.5) / max(Double(n) - pos, 0.5))
         var zs = z
+        func objective(_ w: [Double]) -> Double {
+            var ll = 0.0
+            for r in 0..<n {
+                var t = 0.0
+                for j in 0..<D { t += z[r * D + j] * w[j] }
+                // log σ(t) for y, log(1 − σ(t)) for ¬y, computed stably
+                let u = y[r] ? t : -t
+                ll += u >= 0 ? -log1p(exp(-u)) : u - log1p(exp(u))
+            }
+            var pen = 0.0
+            for j in 0..<d { pen += w[j] * w[j] }
+            return ll - 0.5 * l2 * pen
+        }
         for _ in 0..<50 {
             var p = [Double](repeating: 0, count: n)
             z.withUnsafeBufferPointer { zp in
@@ -108,8 +121,18 @@ public struct FailurePredictor: Sendable, Equatable {
             for j in 0..<d { hess[j * D + j] += l2; grad[j] -= l2 * w[j] }
             hess[d * D + d] += 1e-8
             let delta = try BLAS.choleskySolve(&hess, grad, d: D, r: 1)
+            // damped Newton: halve the step until the penalised log-likelihood does not decrease (plain Newton steps
+            // can overshoot on nearly separable data and diverge)
+            let before = objective(w)
+            var stepSize = 1.0, candidate = w
+            for _ in 0..<40 {
+                for j in 0..<D { candidate[j] = w[j] + stepSize * delta[j] }
+                if objective(candidate) >= before - 1e-12 * abs(before) { break }
+                stepSize /= 2
+            }
             var change = 0.0
-            for j in 0..<D { w[j] += delta[j]; change = max(change, abs(delta[j])) }
+            for j in 0..<D { change = max(change, abs(candidate[j] - w[j])) }
+            w = candidate
             if change < 1e-8 { break }
         }
         return FailurePredictor(mean: mean, std: std, weights: w, featureNames: featureNames, horizonMinutes: horizonMinutes)

@@ -5,8 +5,10 @@ public enum ForecastMethod: String, Sendable, CaseIterable {
     case linear
     /// Seasonal naive (the global model validated worse, or the series is shorter than the model's input).
     case seasonalNaive = "seasonal_naive"
-    /// Last value (history shorter than one season).
+    /// Last value (history shorter than one season, or chosen by the backtest selection).
     case lastValue = "last_value"
+    /// The series' own linear model, chosen by the backtest selection (`BacktestSelection`).
+    case local = "local_linear"
     /// No finite value at all: NaN forecasts.
     case none
 }
@@ -32,7 +34,12 @@ public enum ForecastPipeline {
     /// Default input length: one day of steps, capped.
     public static func defaultInputLength(stepMs: Int64) -> Int { max(4, min(1440, Int(86_400_000 / max(1, stepMs)))) }
 
+    /// With `selection` (default: the model's own, e.g. `Models/vm-cpu-5m.vgm`), each series with at least L + H
+    /// points is forecast by whichever of {global model, its own linear model, last value} had the smallest absolute
+    /// error on its own last `selection.origins` complete forecasts (`BacktestSelection.forecast`); intervals are the
+    /// global model's, shifted to the chosen forecast. Only when H equals the model's horizon.
     public static func run(_ series: [RawSeries], horizon H: Int, model: LinearForecaster? = nil, coverage: Double = 0.9,
+                           selection: BacktestSelection? = nil,
                            threads: Int = 2, log: (String) -> Void = { _ in }) throws -> ([SeriesForecast], ForecastRunReport) {
         precondition(H >= 1, "horizon must be ≥ 1")
         var report = ForecastRunReport()
@@ -58,6 +65,7 @@ public enum ForecastPipeline {
         let gaps = regular.compactMap { $0?.filled }.reduce(0, +)
         if gaps > 0 { report.notes.append("filled \(gaps) missing or irregular grid points by linear interpolation") }
 
+        var selectionCounts = [0, 0, 0]
         let groups = Dictionary(grouping: series.indices.filter { out[$0] == nil }, by: { regular[$0]!.step })
         for (step, idx) in groups.sorted(by: { $0.key < $1.key }) {
             let day = max(1, Int(86_400_000 / step))
@@ -78,18 +86,33 @@ public enum ForecastPipeline {
             let (f, lo, hi) = predictMulti(m, windows: linearIdx.map { regular[$0]!.values.suffix(m.inputLength) }, horizon: H,
                                            threads: threads)
             let method: ForecastMethod = m.method == "linear" ? .linear : m.method == "last_value" ? .lastValue : .seasonalNaive
+            let sel = m.horizon == H ? (selection ?? m.selection) : nil
             for (k, i) in linearIdx.enumerated() {
                 let r = regular[i]!
+                var fc = Array(f[(k * H)..<((k + 1) * H)]), l = Array(lo[(k * H)..<((k + 1) * H)]), u = Array(hi[(k * H)..<((k + 1) * H)])
+                var how = method
+                if let sel {
+                    let (choice, sf, _) = sel.forecast(r.values, global: m)
+                    selectionCounts[choice] += 1
+                    if choice != 0 {
+                        for h in 0..<H { l[h] += sf[h] - fc[h]; u[h] += sf[h] - fc[h] }
+                        fc = sf
+                        how = choice == 1 ? .local : .lastValue
+                    }
+                }
                 out[i] = SeriesForecast(id: series[i].id, stepMs: step, lastTimestamp: r.lastTimestamp,
-                                        forecast: Array(f[(k * H)..<((k + 1) * H)]), lo: Array(lo[(k * H)..<((k + 1) * H)]),
-                                        hi: Array(hi[(k * H)..<((k + 1) * H)]), method: method)
+                                        forecast: fc, lo: l, hi: u, method: how)
             }
         }
         let result = out.map { $0! }
         for r in result { report.counts[r.method, default: 0] += 1 }
-        let fb = (report.counts[.seasonalNaive] ?? 0) + (report.counts[.lastValue] ?? 0)
+        if selectionCounts.reduce(0, +) > 0 {
+            report.notes.append("backtest selection: global model \(selectionCounts[0]), own linear model \(selectionCounts[1]), last value \(selectionCounts[2]) series")
+        }
+        let fbLast = (report.counts[.lastValue] ?? 0) - selectionCounts[2]
+        let fb = (report.counts[.seasonalNaive] ?? 0) + fbLast
         if fb > 0 {
-            report.notes.append("\(fb) series forecast by a naive fallback (seasonal naive \(report.counts[.seasonalNaive] ?? 0), last value \(report.counts[.lastValue] ?? 0))")
+            report.notes.append("\(fb) series forecast by a naive fallback (seasonal naive \(report.counts[.seasonalNaive] ?? 0), last value \(fbLast))")
         }
         return (result, report)
     }

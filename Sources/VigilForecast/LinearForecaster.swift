@@ -44,6 +44,9 @@ public struct LinearForecaster: Sendable, Equatable {
     public var seasonalPeriod: Int
     public var trainingHash: String
     public var metrics: [String: Double]
+    /// Per-series backtest selection between this model, a per-series model and the last value (`vigil forecast`,
+    /// `vigil eval forecast`); nil = always this model.
+    public var selection: BacktestSelection? = nil
 
     /// `c_h = 1 − Σ_i W[i,h]`.
     public var lastCoefficients: [Double] {

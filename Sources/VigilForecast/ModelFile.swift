@@ -123,6 +123,11 @@ extension LinearForecaster {
             "metrics": .object(metrics.mapValues { .number($0) }),
             "created_by": .string("vigil"),
         ]
+        if let sel = selection {
+            h["selection"] = .object(["method": .string("backtest"), "local_lags": .number(Double(sel.localLags)),
+                                      "origins": .number(Double(sel.origins)), "lambda": .number(sel.lambda),
+                                      "irls": .number(Double(sel.irls))])
+        }
         for (k, v) in extra { h[k] = v }
         return ModelFile(header: h, tensors: [
             ("W", [inputLength, horizon], weights), ("b", [horizon], bias), ("q_lo", [horizon], qLo), ("q_hi", [horizon], qHi),
@@ -147,6 +152,16 @@ extension LinearForecaster {
                   lambda: m.header["lambda"]?.number ?? 0, method: m.header["method"]?.string ?? "linear",
                   seasonalPeriod: m.header["seasonal_period"]?.number.map(Int.init) ?? L,
                   trainingHash: m.header["training_data_hash"]?.string ?? "", metrics: metrics)
+        if case .object(let o)? = m.header["selection"] {
+            guard o["method"]?.string == "backtest", let lags = o["local_lags"]?.number, let n = o["origins"]?.number, lags >= 1, n >= 1 else {
+                throw ModelFile.FormatError.badHeader("selection: expected method \"backtest\", local_lags ≥ 1 and origins ≥ 1")
+            }
+            var sel = BacktestSelection()
+            sel.localLags = Int(lags); sel.origins = Int(n)
+            sel.lambda = o["lambda"]?.number ?? sel.lambda
+            sel.irls = o["irls"]?.number.map(Int.init) ?? sel.irls
+            selection = sel
+        }
     }
 }
 

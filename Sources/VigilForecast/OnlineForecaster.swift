@@ -91,7 +91,11 @@ public actor OnlineForecaster {
                 inputs.append(RawSeries(id: s.labels.description, timestamps: s.timestamps, values: s.values))
             }
         }
-        let model = config.model, H = config.model?.horizon ?? config.horizon
+        // The online path forecasts every watched series with the global model in one batched product; the per-series
+        // backtest selection (`vigil forecast`) would refit a model per series per tick, so it is off here.
+        var onlineModel = config.model
+        onlineModel?.selection = nil
+        let model = onlineModel, H = config.model?.horizon ?? config.horizon
         let detectorsIn = detectors, lastScoredIn = lastScored, inputsIn = inputs
         let labels = pulled.map(\.labels)
         let failure = config.failureModel, instanceLabel = config.instanceLabel

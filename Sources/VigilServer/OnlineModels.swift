@@ -84,7 +84,15 @@ extension VigilServer {
     public func enableOnlineForecaster(_ config: ForecastConfig, appender: any SampleAppender) throws {
         var fc = OnlineForecaster.Configuration(selectors: config.selectors)
         if let p = config.modelPath { fc.model = try LinearForecaster(modelFile: ModelFile.read(path: p)) }
-        if let p = config.failureModelPath { fc.failureModel = try FailurePredictor(modelFile: ModelFile.read(path: p)) }
+        if let p = config.failureModelPath {
+            let fm = try FailurePredictor(modelFile: ModelFile.read(path: p))
+            // the online path computes the detector/trend features (FailureFeatures); other feature sets (e.g. the
+            // saturation model's) cannot be served here
+            guard fm.featureNames == FailureFeatures.names else {
+                throw ModelFile.FormatError.badHeader("\(p): failure model expects features \(fm.featureNames.joined(separator: ",")); the online path computes \(FailureFeatures.names.joined(separator: ","))")
+            }
+            fc.failureModel = fm
+        }
         fc.horizon = config.horizon
         fc.instanceLabel = config.instanceLabel
         let forecaster = OnlineForecaster(reader: reader, appender: appender, config: fc)

@@ -13,15 +13,25 @@ struct DetectCommand: AsyncParsableCommand {
             Method: standardised one-step forecast residual of a ridge-fitted linear model (refitted on the past
             only) and a slow-level residual, calibrated against the recent residual distribution.
 
-            Example:
+            Multivariate mode (--train-rows N): the input is one machine's wide CSV (header; optional first column
+            timestamp|ts|time|ds|date; columns named label are ignored; every other column a metric). The first N rows
+            calibrate the multivariate detector (per-metric medians and extremes, threshold = the 99.5th percentile of
+            their scores; no labels); every later row is scored online (row t uses the first N rows and rows ≤ t).
+            Output columns timestamp,anomaly_score,top_metric for the rows after the first N (top_metric = the metric
+            with the largest exceedance); 0.5 is the threshold, alarms are held 5 rows.
+
+            Examples:
               vigil detect --input cpu.csv --output cpu_scored.csv
+              vigil detect --input machine.csv --train-rows 10000 --output machine_scored.csv
             """
     )
 
     @Option(help: "CSV with timestamp,value.") var input: String
     @Option(help: "Output CSV path.") var output: String
+    @Option(name: .customLong("train-rows"), help: "Multivariate mode: calibrate on the first N rows of a wide CSV, score the rest.") var trainRows: Int?
 
     func run() async throws {
+        if let trainRows { return try runMultivariate(trainRows: trainRows) }
         let t0 = Date()
         let (s, _, text) = try CSVReader.readSingle(path: input)
         let values = s.values
@@ -32,5 +42,28 @@ struct DetectCommand: AsyncParsableCommand {
         sink.close()
         let flagged = scores.filter { $0 >= 0.5 }.count
         stderr("vigil detect: scored \(scores.count) rows (\(flagged) at or above 0.5) in \(String(format: "%.2f", Date().timeIntervalSince(t0))) s → \(output)")
+    }
+}
+
+extension DetectCommand {
+    func runMultivariate(trainRows n: Int) throws {
+        let t0 = Date()
+        let (keys, names, x, rows) = try CSVReader.readWide(path: input)
+        let d = names.count
+        guard n >= 16, n < rows else {
+            throw ValidationError("--train-rows must be ≥ 16 and less than the \(rows) data rows of \(input)")
+        }
+        var det: MultivariateDetector
+        do { det = try MultivariateDetector(train: Array(x[0..<(n * d)]), rows: n, dims: d) } catch { throw ValidationError("\(input): \(error)") }
+        let sink = try TextSink(path: output)
+        sink.write("timestamp,anomaly_score,top_metric\n")
+        var flagged = 0
+        for r in n..<rows {
+            let score = det.update(Array(x[(r * d)..<((r + 1) * d)]))
+            if score >= 0.5 { flagged += 1 }
+            sink.write("\(csvField(keys[r])),\(num(score)),\(csvField(names[det.lastTopMetric]))\n")
+        }
+        sink.close()
+        stderr("vigil detect: calibrated on \(n) rows of \(d) metrics, scored \(rows - n) rows (\(flagged) at or above 0.5) in \(String(format: "%.2f", Date().timeIntervalSince(t0))) s → \(output)")
     }
 }

@@ -36,6 +36,7 @@ struct EvalForecast: AsyncParsableCommand {
     @Option(name: .customLong("train-fraction")) var trainFraction = 0.7
     @Option(name: .customLong("origin-stride"), help: "Steps between origins (default H).") var originStride: Int?
     @Flag(name: .customLong("per-series"), help: "Also print every series' own table.") var perSeries = false
+    @Option(help: "Per-series backtest selection row: backtest or none (default: the model file's setting; backtest when training here).") var selection: SelectionMode?
 
     func run() async throws {
         let raw = try DatasetLoader.loadForecastSeries(dataset, metric: metric)
@@ -52,8 +53,16 @@ struct EvalForecast: AsyncParsableCommand {
             bar.finish()
         }
         let stride = originStride ?? m.horizon
-        let (rows, per) = try await BLASWorker.shared.run { Evaluation.rollingOriginDetailed(series, model: m, step: step, originStride: stride) }
+        var mm = m
+        switch selection {
+        case .backtest?: mm.selection = mm.selection ?? BacktestSelection()
+        case .none?: mm.selection = nil
+        case nil: if model == nil { mm.selection = BacktestSelection() }
+        }
+        let em = mm
+        let (rows, per, choices) = try await BLASWorker.shared.run { Evaluation.rollingOriginDetailed(series, model: em, step: step, originStride: stride) }
         if perSeries { for p in per { print(Evaluation.forecastTable(p.rows, title: "series \(p.id):")) } }
+        if em.selection != nil { print("backtest selection chose: global \(choices[0]), own linear model \(choices[1]), last value \(choices[2]) (series × origins)") }
         print(Evaluation.forecastTable(rows, title: "\((dataset as NSString).lastPathComponent): \(series.count) series, step \(step / 1000) s, L=\(m.inputLength), H=\(m.horizon), test = last \(Int(((1 - trainFraction) * 100).rounded())) % of each series, origins every \(stride) steps"))
     }
 }
@@ -66,7 +75,8 @@ struct EvalDetect: AsyncParsableCommand {
             The dataset folder holds <machine>_train.csv.gz and <machine>_test.csv.gz (dims…, label), as SMD and ASD do.
             No point-adjust: point-wise P/R/F1 count every row; event-wise recall counts labelled runs with at least one
             flagged row, event-wise precision counts flagged runs that touch a labelled run. "early" = events flagged at
-            least --lead-minutes before their last row.
+            least --lead-minutes before their last row. "vigil multivariate" is fitted on each machine's train part
+            (per-metric scales, threshold at --threshold-quantile of its train scores) and scores the test rows online.
             Example: vigil eval detect --dataset ../shared/datasets/asd --step-seconds 300
             """
     )
@@ -75,11 +85,20 @@ struct EvalDetect: AsyncParsableCommand {
     @Option(name: .customLong("lead-minutes")) var leadMinutes = 5.0
     @Option(name: .customLong("max-machines")) var maxMachines = Int.max
     @Option(name: .customLong("metric-quantile"), help: "Adaptive-threshold quantile of each per-metric detector.") var metricQuantile = 0.999
+    @Option(name: .customLong("top-k"), help: "Multivariate detector: mean of the k largest per-metric exceedances.") var topK = 3
+    @Option(name: .customLong("threshold-quantile"), help: "Multivariate detector: threshold = this quantile of the train-part scores.") var thresholdQuantile = 0.995
+    @Option(help: "Multivariate detector: rows an alarm is held after the last exceedance.") var hold = 5
 
     func run() async throws {
         let machines = try DatasetLoader.loadLabelled(dataset, maxMachines: maxMachines)
         let lead = Int((leadMinutes * 60 / stepSeconds).rounded(.up)), q = metricQuantile
-        let rows = try await BLASWorker.shared.run { Evaluation.detection(machines, leadPoints: lead, metricQuantile: q) { stderr("  " + $0) } }
+        guard topK >= 1, hold >= 0, thresholdQuantile > 0, thresholdQuantile <= 1 else {
+            throw ValidationError("--top-k must be ≥ 1, --hold ≥ 0, --threshold-quantile in (0, 1]")
+        }
+        var mv = MultivariateDetector.Config()
+        mv.topK = topK; mv.thresholdQuantile = thresholdQuantile; mv.hold = hold
+        let cfg = mv
+        let rows = try await BLASWorker.shared.run { Evaluation.detection(machines, leadPoints: lead, metricQuantile: q, multivariate: cfg) { stderr("  " + $0) } }
         print(Evaluation.detectionTable(rows, title: "\((dataset as NSString).lastPathComponent): \(machines.count) machines, \(machines.reduce(0) { $0 + $1.testRows }) test rows", leadLabel: "≥\(Int(leadMinutes)) min"))
     }
 }

@@ -27,6 +27,7 @@ struct ForecastCommand: AsyncParsableCommand {
     @Option(help: "Output CSV path.") var output: String
     @Option(help: "Central interval coverage for lo/hi.") var coverage: Double = 0.9
     @Flag(help: "Print no progress to stderr.") var quiet = false
+    @Flag(inversion: .prefixedNo, help: "Per-series backtest selection (default: as the model file says; off for a model fitted on the input).") var select: Bool? = nil
 
     func validate() throws {
         guard horizon >= 1 else { throw ValidationError("--horizon must be at least 1") }
@@ -40,8 +41,12 @@ struct ForecastCommand: AsyncParsableCommand {
         log("read \(series.count) series, \(series.reduce(0) { $0 + $1.values.count }) rows from \(input)")
         let m = try model.map { try LinearForecaster(modelFile: ModelFile.read(path: $0)) }
         let h = horizon, cov = coverage
+        var mm = m
+        if select == false { mm?.selection = nil }
+        let sel: BacktestSelection? = select == true ? (m?.selection ?? BacktestSelection()) : nil
+        let model = mm
         let (fc, report) = try await BLASWorker.shared.run {
-            try ForecastPipeline.run(series, horizon: h, model: m, coverage: cov, threads: 2, log: log)
+            try ForecastPipeline.run(series, horizon: h, model: model, coverage: cov, selection: sel, threads: 2, log: log)
         }
         for n in report.notes { log(n) }
         let sink = try TextSink(path: output)
