@@ -14,6 +14,12 @@ URL="http://127.0.0.1:$PORT"
 echo "==> building vigil (release; the first build takes several minutes)"
 swift build -c release --product vigil
 
+# A directory left by an older Vigil with another on-disk format is demo data: set it aside, don't fail.
+if [ -f "$DATA/vigil.db" ] && ! "$BIN" tsdb stats --data "$DATA" >/dev/null 2>&1; then
+    old="$DATA.old-$(date +%s)"
+    echo "==> $DATA is not readable by this build (older format?); moved to $old"
+    mv "$DATA" "$old"
+fi
 mkdir -p "$DATA"
 pids=()
 cleanup() {
