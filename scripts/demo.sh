@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make demo`: build Vigil in release mode, start `vigil serve` on ./demo-data with the host collector, the
 # libvirt collector (in-process test:///default driver) and the online forecaster, replay a real VM CPU trace
-# (Datasets/demo_vm_cpu_5m.csv) through remote_write, wait until forecasts and anomaly scores exist, then print
-# where to look. Ctrl-C stops everything cleanly.
+# (Datasets/demo_vm_cpu_5m.csv) through remote_write, wait until forecasts, anomaly scores and saturation
+# probabilities exist (one forecaster tick writes all three), then print where to look. Ctrl-C stops everything cleanly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,6 +68,7 @@ Try:
   $BIN query --url $URL 'vm_cpu_usage_percent{vm="vm3"}'                    # actual CPU % now
   $BIN query --url $URL 'vigil_forecast{vm="vm3"}'                          # forecast for 1h ahead: median and 95th percentile
   $BIN query --url $URL 'topk(5, max_over_time(vigil_anomaly_score{job="demo"}[1h]))'   # most anomalous VMs
+  $BIN query --url $URL 'topk(5, vigil_failure_probability{kind="saturation"})'        # VMs most likely to saturate within 1h
   $BIN query --url $URL '{__name__=~"libvirt_domain_info_.+"}'              # libvirt collector (test:///default driver)
 Forecasts are stamped at their origin; once the demo has run for an hour, compare actual and forecast with
   $BIN query --url $URL --start -1h --step 5m 'vigil_forecast{vm="vm3", quantile="0.5"} offset 1h'

@@ -182,7 +182,9 @@ public struct FailurePredictor: Sendable, Equatable {
     }
 
     public init(modelFile m: ModelFile) throws {
-        guard m.header["kind"]?.string == "failure" else { throw ModelFile.FormatError.badHeader("kind is not failure") }
+        guard m.header["kind"]?.string == "failure" else {
+            throw ModelFile.FormatError.badHeader("kind is \(m.header["kind"]?.string ?? "missing"), expected failure")
+        }
         let mean = try m.tensor("mean"), std = try m.tensor("std"), w = try m.tensor("w")
         guard std.count == mean.count, w.count == mean.count + 1 else { throw ModelFile.FormatError.badHeader("tensor sizes") }
         var names: [String] = []

@@ -8,7 +8,11 @@ import VigilCore
 ///   series' last sample time t with the forecast for t + horizon (stores are append-only, so forecasts are written
 ///   at their origin; compare with `vigil_forecast offset <horizon>` against the actual series);
 /// - `vigil_anomaly_score{<series labels>, metric="<name>"}` for every newly seen point, in [0, 1];
-/// - `vigil_failure_probability{instance="…"}` per instance when a failure model is configured.
+/// - `vigil_failure_probability{<series labels>, metric="<name>", kind="saturation", horizon="1h"}` per watched gauge
+///   when a saturation model is configured (`SaturationModel`): the calibrated probability that the series (CPU %)
+///   starts a saturation episode within the model's horizon, stamped at the series' last sample;
+/// - `vigil_failure_probability{<instance label>="…", kind="incident", horizon="30m"}` per instance when an incident
+///   (`FailureFeatures`) model is configured, stamped at `now`.
 ///
 /// Counters (names ending in `_total`, `_count`, `_sum`, `_bucket`) are modelled as per-second rates.
 /// All BLAS work runs on the `BLASWorker`'s dedicated thread.
@@ -24,8 +28,10 @@ public actor OnlineForecaster {
         public var writeHorizons: [Int]? = nil
         /// How much history to pull, in ms (default: 2 × L model steps, at least 2 hours; 3 days without a model).
         public var lookbackMs: Int64? = nil
-        /// Failure model; nil = no `vigil_failure_probability` output.
+        /// Incident model over `FailureFeatures` (per instance); nil = none.
         public var failureModel: FailurePredictor? = nil
+        /// Saturation model over `SaturationFeatures` (per watched gauge, taken as CPU %); nil = none.
+        public var saturationModel: SaturationModel? = nil
         /// The label that identifies an instance for failure prediction.
         public var instanceLabel = "instance"
 
@@ -40,6 +46,8 @@ public actor OnlineForecaster {
         public var seriesForecast = 0
         public var samplesWritten = 0
         public var fallbacks = 0
+        /// `vigil_failure_probability{kind="saturation"}` samples computed this tick.
+        public var saturationProbabilities = 0
     }
 
     let reader: SeriesReader
@@ -49,6 +57,7 @@ public actor OnlineForecaster {
     private var detectors: [Labels: OnlineAnomalyDetector] = [:]
     private var lastScored: [Labels: Int64] = [:]
     private var lastForecastOrigin: [Labels: Int64] = [:]
+    private var lastSaturationOrigin: [Labels: Int64] = [:]
 
     public init(reader: SeriesReader, appender: SampleAppender, config: Configuration, worker: BLASWorker = .shared) {
         self.reader = reader
@@ -68,13 +77,20 @@ public actor OnlineForecaster {
         let L = config.model?.inputLength ?? 288
         let stepGuess = config.model?.stepMs ?? 0
         let lookback = config.lookbackMs ?? (config.model != nil ? max(7_200_000, Int64(2 * L) * max(stepGuess, 15_000)) : 3 * 86_400_000)
+        // The saturation features look back further (a week at 5-minute steps): pull that much, and give the
+        // forecaster and the detectors only their own lookback.
+        let pullBack = max(lookback, config.saturationModel?.historyMs ?? 0)
         var byLabels: [Labels: SeriesSamples] = [:]
         for sel in config.selectors {
-            for s in try reader.select(sel, mint: now - lookback, maxt: now) where !(s.labels.metricName ?? "").hasPrefix("vigil_") {
+            for s in try reader.select(sel, mint: now - pullBack, maxt: now) where !(s.labels.metricName ?? "").hasPrefix("vigil_") {
                 byLabels[s.labels] = s
             }
         }
-        let pulled = byLabels.keys.sorted().map { byLabels[$0]! }
+        let pulledLong = byLabels.keys.sorted().map { byLabels[$0]! }
+        let pulled = pullBack == lookback ? pulledLong : pulledLong.compactMap { s -> SeriesSamples? in
+            guard let k = s.timestamps.firstIndex(where: { $0 >= now - lookback }) else { return nil }
+            return SeriesSamples(labels: s.labels, timestamps: Array(s.timestamps[k...]), values: Array(s.values[k...]))
+        }
         report.seriesRead = pulled.count
         guard !pulled.isEmpty else { return report }
 
@@ -99,8 +115,14 @@ public actor OnlineForecaster {
         let detectorsIn = detectors, lastScoredIn = lastScored, inputsIn = inputs
         let labels = pulled.map(\.labels)
         let failure = config.failureModel, instanceLabel = config.instanceLabel
-        let (forecasts, newDetectors, scores, failureOut) = try await worker.run {
-            () throws -> ([SeriesForecast], [Labels: OnlineAnomalyDetector], [[Sample]], [(String, Double)]) in
+        // Saturation: gauges only, once per new last sample.
+        let saturation = config.saturationModel
+        let lastSatIn = lastSaturationOrigin
+        let satInputs = saturation == nil ? [] : pulledLong.filter { s in
+            !OnlineForecaster.isCounter(s.labels.metricName ?? "") && (s.timestamps.last.map { t in lastSatIn[s.labels].map { t > $0 } ?? true } ?? false)
+        }
+        let (forecasts, newDetectors, scores, failureOut, satOut) = try await worker.run {
+            () throws -> ([SeriesForecast], [Labels: OnlineAnomalyDetector], [[Sample]], [(String, Double)], [(Labels, Int64, Double?)]) in
             let inputs = inputsIn
             let (fc, _) = try ForecastPipeline.run(inputs, horizon: H, model: model, threads: 1)
             var dets = detectorsIn
@@ -124,7 +146,14 @@ public actor OnlineForecaster {
                     fail.append((inst, failure.probability(feats)))
                 }
             }
-            return (fc, dets, scores, fail)
+            var sat: [(Labels, Int64, Double?)] = []
+            if let saturation {
+                for s in satInputs {
+                    let f = saturation.latestFeatures(timestamps: s.timestamps, values: s.values)
+                    sat.append((s.labels, s.timestamps.last!, f.map { saturation.predictor.probability($0) }))
+                }
+            }
+            return (fc, dets, scores, fail, sat)
         }
         detectors = newDetectors
 
@@ -153,9 +182,26 @@ public actor OnlineForecaster {
                 }
             }
         }
-        for (inst, p) in failureOut {
-            batch.append(SeriesSamples(labels: Labels([(Labels.metricNameLabel, "vigil_failure_probability"), (config.instanceLabel, inst)]),
-                                       timestamps: [now], values: [p]))
+        if let fm = config.failureModel {
+            let horizon = DurationParser.format(Int64((fm.horizonMinutes * 60_000).rounded()))
+            for (inst, p) in failureOut {
+                batch.append(SeriesSamples(labels: Labels([(Labels.metricNameLabel, "vigil_failure_probability"), (config.instanceLabel, inst),
+                                                           ("kind", "incident"), ("horizon", horizon)]),
+                                           timestamps: [now], values: [p]))
+            }
+        }
+        if let sm = config.saturationModel {
+            let horizon = DurationParser.format(Int64(sm.task.horizon) * sm.stepMs)
+            for (base, t, p) in satOut {
+                lastSaturationOrigin[base] = t
+                guard let p else { continue }
+                var l = base.setting(Labels.metricNameLabel, "vigil_failure_probability")
+                l.set("metric", base.metricName ?? "unknown")
+                l.set("kind", "saturation")
+                l.set("horizon", horizon)
+                batch.append(SeriesSamples(labels: l, timestamps: [t], values: [p]))
+                report.saturationProbabilities += 1
+            }
         }
         if !batch.isEmpty {
             let r = try await appender.append(batch)

@@ -27,6 +27,96 @@ public struct SaturationTask: Sendable, Equatable {
         }
         return out
     }
+
+    /// For every step t, the index of the last step of the last saturation episode completed by t (nil: none so far).
+    /// Uses values ≤ t only: an episode counts once its run of ≥ `run` saturated steps has ended.
+    public func lastEpisodeEnds(_ cpu: [Double]) -> [Int?] {
+        let n = cpu.count
+        var isEnd = [Bool](repeating: false, count: n)
+        var t = 0
+        while t < n {
+            if cpu[t] >= threshold {
+                var j = t
+                while j < n && cpu[j] >= threshold { j += 1 }
+                if j - t >= run { isEnd[j - 1] = true }
+                t = j
+            } else { t += 1 }
+        }
+        var out = [Int?](repeating: nil, count: n)
+        var last: Int? = nil
+        for i in 0..<n {
+            if isEnd[i] { last = i }
+            out[i] = last
+        }
+        return out
+    }
+
+    /// Whether a prediction is asked at t: the CPU was below the threshold for the whole last hour (12 steps up to t).
+    public func isQuiet(_ cpu: [Double], at t: Int) -> Bool {
+        !cpu[max(0, t - 11)...t].contains(where: { $0 >= threshold })
+    }
+
+    /// The model's features at step t (values ≤ t only): the last day of CPU, the last hour of memory (NaN = unknown),
+    /// and the steps since `lastEpisodeEnd` (from `lastEpisodeEnds`). Training (`Evaluation.saturationSamples`) and the
+    /// online path (`SaturationModel.latestFeatures`) both call this.
+    public func features(cpu: [Double], mem: [Double], at t: Int, lastEpisodeEnd: Int?) -> [Double] {
+        SaturationFeatures.compute(cpu: cpu[max(0, t - day + 1)...t], mem: mem[max(0, t - 11)...t],
+                                   stepsSinceEpisode: lastEpisodeEnd.map { t - $0 }, task: self)
+    }
+}
+
+/// A saturation predictor as `vigil serve` runs it: the calibrated logistic regression of `vigil train --kind saturation`
+/// plus the task it was trained for (threshold, run, horizon and step from the model header).
+public struct SaturationModel: Sendable {
+    public var predictor: FailurePredictor
+    public var task: SaturationTask
+    /// The model's step; watched series are resampled to it.
+    public var stepMs: Int64
+
+    public init(predictor: FailurePredictor, task: SaturationTask, stepMs: Int64) {
+        self.predictor = predictor
+        self.task = task
+        self.stepMs = stepMs
+    }
+
+    /// Reads a saturation model; refuses other kinds and other feature sets, naming `name` (the file) and what differs.
+    public init(modelFile m: ModelFile, name: String = "model") throws {
+        let kind = m.header["kind"]?.string ?? "missing"
+        guard kind == "failure" else {
+            throw ModelFile.FormatError.badHeader("\(name): kind is \(kind), expected failure (a saturation predictor from `vigil train --kind saturation`)")
+        }
+        let p = try FailurePredictor(modelFile: m)
+        guard p.featureNames == SaturationFeatures.names else {
+            throw ModelFile.FormatError.badHeader("\(name): features [\(p.featureNames.joined(separator: ","))] are not the saturation features "
+                + "[\(SaturationFeatures.names.joined(separator: ","))]; vigil serve computes only those (or the incident features, for forecast.failure_model)")
+        }
+        guard let stepS = m.header["step_seconds"]?.number, stepS >= 1, let hMin = m.header["horizon_minutes"]?.number, hMin > 0 else {
+            throw ModelFile.FormatError.badHeader("\(name): a saturation model needs step_seconds ≥ 1 and horizon_minutes > 0 in its header")
+        }
+        var task = SaturationTask()
+        task.threshold = m.header["saturation_threshold"]?.number ?? task.threshold
+        task.run = m.header["saturation_run"]?.number.map { max(1, Int($0)) } ?? task.run
+        task.horizon = max(1, Int((hMin * 60 / stepS).rounded()))
+        self.init(predictor: p, task: task, stepMs: Int64((stepS * 1000).rounded()))
+    }
+
+    /// Grid points the online features look at: enough that the capped "steps since the last episode" and the daily
+    /// windows equal what training computed on the whole series.
+    public var historyPoints: Int { max(task.lookback + task.run, task.day + 1) }
+    /// How far back to read a series, in ms.
+    public var historyMs: Int64 { Int64(historyPoints + 1) * stepMs }
+
+    /// The features at the newest sample of a raw series (timestamps in ms, CPU in %): resampled onto the model's step
+    /// anchored at the last sample (`SeriesPrep.regularize`), then `SaturationTask.features` at the last grid point with
+    /// memory unknown. nil when the grid has no full day of history yet, or when the CPU reached the threshold within the
+    /// last hour (the model is only defined outside saturation, as in training).
+    public func latestFeatures(timestamps: [Int64], values: [Double]) -> [Double]? {
+        guard let r = SeriesPrep.regularize(timestamps, values, step: stepMs, maxPoints: historyPoints) else { return nil }
+        let cpu = r.values, t = cpu.count - 1
+        guard t >= task.day, task.isQuiet(cpu, at: t) else { return nil }
+        let mem = [Double](repeating: .nan, count: cpu.count)
+        return task.features(cpu: cpu, mem: mem, at: t, lastEpisodeEnd: task.lastEpisodeEnds(cpu)[t])
+    }
 }
 
 public enum SaturationFeatures {
@@ -81,28 +171,14 @@ extension Evaluation {
             let n = s.cpu.count
             guard n > task.day + task.horizon + task.run else { continue }
             let starts = task.episodeStarts(s.cpu)
-            // steps since the end of the last episode completed by t
-            var lastEnd: Int? = nil
-            var endsAt = [Int?](repeating: nil, count: n)
-            var t0 = 0
-            while t0 < n {
-                if starts[t0] {
-                    var j = t0
-                    while j < n && s.cpu[j] >= task.threshold { j += 1 }
-                    if j - 1 < n { endsAt[j - 1] = t0 }
-                    t0 = j
-                } else { t0 += 1 }
-            }
+            let lastEnds = task.lastEpisodeEnds(s.cpu)
             var t = task.day
             var nextStart = [Int](repeating: Int.max, count: n + 1)
             for i in stride(from: n - 1, through: 0, by: -1) { nextStart[i] = starts[i] ? i : nextStart[i + 1] }
-            var scan = 0
             while t < n - task.horizon {
-                while scan <= t { if endsAt[scan] != nil { lastEnd = scan }; scan += 1 }
                 defer { t += sampleEvery }
-                if s.cpu[(t - 11)...t].contains(where: { $0 >= task.threshold }) { continue }
-                let f = SaturationFeatures.compute(cpu: s.cpu[max(0, t - task.day + 1)...t], mem: s.mem[max(0, t - 11)...t],
-                                                   stepsSinceEpisode: lastEnd.map { t - $0 }, task: task)
+                guard task.isQuiet(s.cpu, at: t) else { continue }
+                let f = task.features(cpu: s.cpu, mem: s.mem, at: t, lastEpisodeEnd: lastEnds[t])
                 let y = nextStart[t + 1] <= t + task.horizon
                 let frac = Double(t) / Double(n)
                 let p = splits.firstIndex(where: { frac < $0 }) ?? splits.count

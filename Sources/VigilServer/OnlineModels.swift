@@ -13,7 +13,9 @@ import Yams
 ///   interval: 30s                                   # forecast_interval (default 30s)
 ///   watch: ['vm_cpu_usage_percent{job="demo"}']     # series selectors, unioned
 ///   model: Models/vm-cpu-5m.vgm                     # optional; fitted per tick on the pulled history when absent
-///   failure_model: Models/failure-smd.vgm           # optional; adds vigil_failure_probability{instance}
+///   saturation_model: Models/saturation-vm-5m.vgm   # optional; vigil_failure_probability{…, kind="saturation"} per
+///                                                   # watched gauge, which must be CPU utilisation in % (0–100)
+///   failure_model: Models/failure-smd.vgm           # optional; vigil_failure_probability{instance, kind="incident"}
 ///   horizon: 12                                     # steps, when no model is given
 ///   instance_label: instance
 /// ```
@@ -23,6 +25,7 @@ public struct ForecastConfig: Sendable {
     public var selectorTexts: [String] = []
     public var modelPath: String?
     public var failureModelPath: String?
+    public var saturationModelPath: String?
     public var horizon = 12
     public var instanceLabel = "instance"
 
@@ -33,6 +36,16 @@ public struct ForecastConfig: Sendable {
         public var description: String { message }
     }
 
+    /// Reads a model file named by `forecast.<key>`; errors name the key and the path.
+    static func readModel(_ key: String, _ path: String) throws -> ModelFile {
+        guard let d = FileManager.default.contents(atPath: path) else {
+            throw ConfigError(message: "forecast.\(key) \(path): cannot read the file")
+        }
+        do { return try ModelFile.decode([UInt8](d), name: path) } catch {
+            throw ConfigError(message: "forecast.\(key): \(error)")
+        }
+    }
+
     /// Reads the `forecast:` section of a YAML config; nil when the section is absent.
     public static func parse(yaml: String, file: String = "config") throws -> ForecastConfig? {
         let root: Any?
@@ -40,7 +53,7 @@ public struct ForecastConfig: Sendable {
         guard let doc = root as? [String: Any], let sec = doc["forecast"] else { return nil }
         guard let f = sec as? [String: Any] else { throw ConfigError(message: "\(file): forecast: must be a mapping") }
         var c = ForecastConfig()
-        let known: Set<String> = ["interval", "watch", "model", "failure_model", "horizon", "instance_label"]
+        let known: Set<String> = ["interval", "watch", "model", "failure_model", "saturation_model", "horizon", "instance_label"]
         for k in f.keys where !known.contains(k) {
             throw ConfigError(message: "\(file): forecast.\(k): unknown field (known: \(known.sorted().joined(separator: ", ")))")
         }
@@ -65,6 +78,10 @@ public struct ForecastConfig: Sendable {
             guard let s = m as? String else { throw ConfigError(message: "\(file): forecast.failure_model: expected a path") }
             c.failureModelPath = s
         }
+        if let m = f["saturation_model"] {
+            guard let s = m as? String, !s.isEmpty else { throw ConfigError(message: "\(file): forecast.saturation_model: expected a path") }
+            c.saturationModelPath = s
+        }
         if let h = f["horizon"] {
             guard let n = h as? Int, n > 0, n <= 10_000 else { throw ConfigError(message: "\(file): forecast.horizon: expected a positive number of steps") }
             c.horizon = n
@@ -83,15 +100,34 @@ extension VigilServer {
     /// `vigil_forecast`, `vigil_anomaly_score` (and `vigil_failure_probability`) series.
     public func enableOnlineForecaster(_ config: ForecastConfig, appender: any SampleAppender) throws {
         var fc = OnlineForecaster.Configuration(selectors: config.selectors)
-        if let p = config.modelPath { fc.model = try LinearForecaster(modelFile: ModelFile.read(path: p)) }
+        if let p = config.modelPath {
+            do { fc.model = try LinearForecaster(modelFile: ForecastConfig.readModel("model", p)) } catch let e as ForecastConfig.ConfigError {
+                throw e
+            } catch {
+                throw ForecastConfig.ConfigError(message: "forecast.model \(p): \(error)")
+            }
+        }
         if let p = config.failureModelPath {
-            let fm = try FailurePredictor(modelFile: ModelFile.read(path: p))
-            // the online path computes the detector/trend features (FailureFeatures); other feature sets (e.g. the
-            // saturation model's) cannot be served here
+            let fm: FailurePredictor
+            do { fm = try FailurePredictor(modelFile: ForecastConfig.readModel("failure_model", p)) } catch let e as ForecastConfig.ConfigError {
+                throw e
+            } catch {
+                throw ForecastConfig.ConfigError(message: "forecast.failure_model \(p): \(error)")
+            }
+            // forecast.failure_model computes the incident features (FailureFeatures) per instance
             guard fm.featureNames == FailureFeatures.names else {
-                throw ModelFile.FormatError.badHeader("\(p): failure model expects features \(fm.featureNames.joined(separator: ",")); the online path computes \(FailureFeatures.names.joined(separator: ","))")
+                let hint = fm.featureNames == SaturationFeatures.names ? " (this is a saturation model: use forecast.saturation_model)" : ""
+                throw ForecastConfig.ConfigError(message: "forecast.failure_model \(p): model expects features [\(fm.featureNames.joined(separator: ","))]; "
+                    + "forecast.failure_model computes the incident features [\(FailureFeatures.names.joined(separator: ","))]\(hint)")
             }
             fc.failureModel = fm
+        }
+        if let p = config.saturationModelPath {
+            do { fc.saturationModel = try SaturationModel(modelFile: ForecastConfig.readModel("saturation_model", p), name: p) } catch let e as ForecastConfig.ConfigError {
+                throw e
+            } catch {
+                throw ForecastConfig.ConfigError(message: "forecast.saturation_model: \(error)")
+            }
         }
         fc.horizon = config.horizon
         fc.instanceLabel = config.instanceLabel
@@ -102,6 +138,7 @@ extension VigilServer {
         logger.info("online forecaster on", metadata: [
             "watch": "\(config.selectorTexts.joined(separator: " or "))", "interval": "\(interval)",
             "model": "\(config.modelPath ?? "fit per tick")",
+            "saturation_model": "\(config.saturationModelPath ?? "none")", "failure_model": "\(config.failureModelPath ?? "none")",
         ])
         addLoop("online forecaster") {
             while !Task.isCancelled {
@@ -113,6 +150,7 @@ extension VigilServer {
                     metrics.set("vigil_forecaster_series_forecast", [], Double(r.seriesForecast))
                     metrics.set("vigil_forecaster_samples_written", [], Double(r.samplesWritten))
                     metrics.set("vigil_forecaster_fallbacks", [], Double(r.fallbacks))
+                    metrics.set("vigil_forecaster_saturation_probabilities", [], Double(r.saturationProbabilities))
                     let took = ContinuousClock.now - start
                     metrics.set("vigil_forecaster_tick_seconds", [],
                                 Double(took.components.seconds) + Double(took.components.attoseconds) / 1e18)

@@ -1,6 +1,8 @@
 import Foundation
 import Testing
 import VigilCore
+import Synchronization
+import VigilForecast
 @testable import VigilServer
 
 @Suite struct OnlineModelsTests {
@@ -72,6 +74,102 @@ import VigilCore
         #expect(!median.isEmpty && median.allSatisfy { $0 > 20 && $0 < 80 }, "forecasts \(median)")
         #expect(scores.count == 2)
         #expect(scores.flatMap(\.values).allSatisfy { $0 >= 0 && $0 <= 1 })
+        await ts.stop()
+    }
+}
+
+/// `forecast.saturation_model` in the server: config parsing, model refusal, and probabilities in the real TSDB.
+@Suite struct OnlineSaturationServerTests {
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static var saturationPath: String { repoRoot.appendingPathComponent("Models/saturation-vm-5m.vgm").path }
+    static var incidentPath: String { repoRoot.appendingPathComponent("Models/failure-smd.vgm").path }
+    static var forecasterPath: String { repoRoot.appendingPathComponent("Models/vm-cpu-5m.vgm").path }
+
+    @Test func parsesSaturationModel() throws {
+        let c = try #require(try ForecastConfig.parse(yaml: "forecast:\n  watch: ['vm_cpu_usage_percent']\n  saturation_model: Models/saturation-vm-5m.vgm\n"))
+        #expect(c.saturationModelPath == "Models/saturation-vm-5m.vgm" && c.failureModelPath == nil)
+    }
+
+    @Test(arguments: [
+        ("forecast:\n  watch: ['up']\n  saturation_model: 5\n", "forecast.saturation_model: expected a path"),
+        ("forecast:\n  watch: ['up']\n  saturation_model: ''\n", "forecast.saturation_model: expected a path"),
+        ("forecast:\n  watch: ['up']\n  saturation-model: m.vgm\n", "forecast.saturation-model: unknown field"),
+        ("forecast:\n  watch: ['up']\n  failure_model: [a]\n", "forecast.failure_model: expected a path"),
+    ])
+    func rejectsBadSaturationConfig(yaml: String, message: String) {
+        #expect { _ = try ForecastConfig.parse(yaml: yaml, file: "vigil.yml") } throws: { "\($0)".contains("vigil.yml: \(message)") }
+    }
+
+    /// Each model key refuses the other kinds with an error naming the key and the file.
+    @Test func refusesModelsOfTheWrongKind() async throws {
+        func attempt(_ configure: (inout ForecastConfig) -> Void) async throws -> String {
+            var cfg = ForecastConfig()
+            cfg.selectors = [[LabelMatcher.equal("__name__", "vm_cpu_usage_percent")]]
+            configure(&cfg)
+            let fixed = cfg
+            let message = Mutex<String>("")
+            let ts = try await TestServer.start(configure: { s in
+                do { try s.enableOnlineForecaster(fixed, appender: s.ingestor.appender) } catch { message.withLock { $0 = "\(error)" } }
+            })
+            await ts.stop()
+            return message.withLock { $0 }
+        }
+        let a = try await attempt { $0.failureModelPath = Self.saturationPath }
+        #expect(a.contains("forecast.failure_model \(Self.saturationPath)") && a.contains("use forecast.saturation_model"), "\(a)")
+        let b = try await attempt { $0.saturationModelPath = Self.incidentPath }
+        #expect(b.contains("forecast.saturation_model") && b.contains(Self.incidentPath) && b.contains("not the saturation features"), "\(b)")
+        let c = try await attempt { $0.saturationModelPath = Self.forecasterPath }
+        #expect(c.contains("kind is forecaster, expected failure"), "\(c)")
+        let d = try await attempt { $0.saturationModelPath = "/nonexistent/sat.vgm" }
+        #expect(d.contains("forecast.saturation_model /nonexistent/sat.vgm: cannot read the file"), "\(d)")
+        let e = try await attempt { $0.saturationModelPath = Self.saturationPath; $0.failureModelPath = Self.incidentPath }
+        #expect(e.isEmpty, "\(e)")
+    }
+
+    /// The server's loop reads VM CPU % from the real TSDB, and writes `vigil_failure_probability{<series labels>,
+    /// metric, kind="saturation", horizon="1h"}` with the probability the shipped model gives on that history.
+    @Test func serverWritesSaturationProbabilities() async throws {
+        var cfg = ForecastConfig()
+        cfg.interval = .milliseconds(200)
+        cfg.selectors = [[LabelMatcher.equal("__name__", "vm_cpu_usage_percent")]]
+        cfg.saturationModelPath = Self.saturationPath
+        cfg.horizon = 6
+        let fixed = cfg
+        let ts = try await TestServer.start(configure: { s in
+            try! s.enableOnlineForecaster(fixed, appender: s.ingestor.appender)
+        })
+        // Two days of CPU % at 5-minute steps ending now: vm1 quiet, vm2 with a daily saturating job, vm3 ramping up.
+        let step: Int64 = 300_000
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        let n = 576
+        let times = (0..<n).map { now - Int64(n - 1 - $0) * step }
+        var cpu: [String: [Double]] = [:]
+        cpu["vm1"] = (0..<n).map { (i: Int) -> Double in 10 + 3 * sin(Double(i) / 7) }
+        cpu["vm2"] = (0..<n).map { (i: Int) -> Double in (i % 288) >= 200 && (i % 288) < 210 ? 97 : 15 + 2 * sin(Double(i) / 5) }
+        cpu["vm3"] = (0..<n).map { (i: Int) -> Double in i < n - 12 ? 20 : 20 + 5.5 * Double(i - (n - 12)) }
+        for (vm, v) in cpu {
+            _ = try await ts.store.append([SeriesSamples(labels: Labels(["__name__": "vm_cpu_usage_percent", "vm": vm, "job": "demo"]),
+                                                         timestamps: times, values: v)])
+        }
+        var probs: [SeriesSamples] = []
+        for _ in 0..<150 {
+            probs = try ts.store.select([LabelMatcher.equal("__name__", "vigil_failure_probability")], mint: .min, maxt: .max)
+            if probs.count == 3 { break }
+            try await Task.sleep(nanoseconds: 200_000_000)
+        }
+        let model = try SaturationModel(modelFile: ModelFile.read(path: Self.saturationPath))
+        #expect(probs.count == 3)
+        for p in probs {
+            let vm = try #require(p.labels["vm"])
+            #expect(p.labels == Labels(["__name__": "vigil_failure_probability", "vm": vm, "job": "demo", "metric": "vm_cpu_usage_percent",
+                                        "kind": "saturation", "horizon": "1h"]))
+            #expect(p.timestamps == [times[n - 1]])
+            let f = try #require(model.latestFeatures(timestamps: times, values: cpu[vm]!))
+            #expect(p.values == [model.predictor.probability(f)])
+        }
+        // the VM that saturated yesterday is riskier than the quiet one
+        let byVM = Dictionary(uniqueKeysWithValues: probs.map { ($0.labels["vm"]!, $0.values[0]) })
+        #expect(byVM["vm2"]! > byVM["vm1"]!)
         await ts.stop()
     }
 }
