@@ -55,16 +55,16 @@ import VigilForecast
         let n = 576
         let times = (0..<n).map { now - Int64(n - 1 - $0) * step }
         let values = times.map { 50 + 20 * sin(Double($0) / 86_400_000 * 2 * .pi) }
-        for host in ["a", "b"] {
-            _ = try await ts.store.append([SeriesSamples(labels: Labels(["__name__": "demo_load", "host": host]),
-                                                         timestamps: times, values: values)])
-        }
+        // One batch, so no tick can see one host without the other.
+        _ = try await ts.store.append(["a", "b"].map {
+            SeriesSamples(labels: Labels(["__name__": "demo_load", "host": $0]), timestamps: times, values: values)
+        })
         var forecasts: [SeriesSamples] = []
         var scores: [SeriesSamples] = []
         for _ in 0..<150 {  // at most ~30 s
             forecasts = try ts.store.select([LabelMatcher.equal("__name__", "vigil_forecast")], mint: .min, maxt: .max)
             scores = try ts.store.select([LabelMatcher.equal("__name__", "vigil_anomaly_score")], mint: .min, maxt: .max)
-            if !forecasts.isEmpty && !scores.isEmpty { break }
+            if Set(forecasts.compactMap { $0.labels["host"] }).count == 2 && scores.count == 2 { break }
             try await Task.sleep(nanoseconds: 200_000_000)
         }
         #expect(Set(forecasts.compactMap { $0.labels["host"] }) == ["a", "b"])
