@@ -104,7 +104,9 @@ struct BenchStoreCommand: ParsableCommand {
                 if !batch.isEmpty { perWriter[w].append(batch) }
             }
         }
-        log(String(format: "prepared %d samples in %d batches (%.1f s)", total, perWriter.map(\.count).reduce(0, +), now() - t0))
+        log(String(format: "prepared %d samples in %d batches (%d by labels, %d by ref; %.1f s)", total,
+                   perWriter.map(\.count).reduce(0, +) + refBatches.map(\.count).reduce(0, +),
+                   perWriter.map(\.count).reduce(0, +), refBatches.map(\.count).reduce(0, +), now() - t0))
 
         let dir = data ?? (NSTemporaryDirectory() + "vigil-bench-store-\(getpid())")
         if FileManager.default.fileExists(atPath: dir) { throw ValidationError("\(dir) already exists; pass a new --data directory") }
