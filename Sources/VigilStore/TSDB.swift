@@ -224,8 +224,10 @@ public final class TSDB: SeriesReader, SampleAppender, @unchecked Sendable {
                 result.append(SeriesSamples(labels: snaps[i].labels, timestamps: tss[i], values: vss[i]))
             }
         }
-        result.sort { $0.labels < $1.labels }
-        return result
+        // Sort a permutation, not the elements: each move of a SeriesSamples retains and releases three buffers.
+        let keys = result.map(\.labels)
+        let order = keys.indices.sorted { keys[$0] < keys[$1] }
+        return order.map { result[$0] }
     }
 
     /// Reads the persisted chunks of `snaps` with one scan of `chunks`, split by rowid into two
@@ -627,8 +629,11 @@ func trim(_ ts: inout [Int64], _ vs: inout [Double], mint: Int64, maxt: Int64) {
     while lo < ts.count && ts[lo] < mint { lo += 1 }
     var hi = ts.count
     while hi > lo && ts[hi - 1] > maxt { hi -= 1 }
-    ts = Array(ts[lo..<hi])
-    vs = Array(vs[lo..<hi])
+    // In place: the arrays are uniquely owned here, so this moves no more than the kept part.
+    ts.removeSubrange(hi...)
+    vs.removeSubrange(hi...)
+    ts.removeSubrange(..<lo)
+    vs.removeSubrange(..<lo)
 }
 
 /// Runs `TSDB.maintenanceTick` every interval on its own thread.

@@ -5,6 +5,7 @@ import FoundationNetworking
 #endif
 import VigilCore
 import VigilQuery
+import VigilServer
 import VigilStore
 
 /// `vigil query 'EXPR'`: asks a running Vigil (or any Prometheus-API server) and prints a table or the JSON.
@@ -169,6 +170,7 @@ struct BenchQueryCommand: ParsableCommand {
     }
 
     func run() throws {
+        HeapPolicy.keepFreedHeap()  // as `vigil serve` does
         let series = try BenchWorkload.load(path: workload)
         log("read \(workload)")
         var mint = Int64.max, maxt = Int64.min
