@@ -579,6 +579,8 @@ struct RangeFunctionJob: Sendable {
         var vals = [Double](repeating: absent, count: g.count)
         var produced = 0
         var lo = 0, hi = 0
+        let extrapolated = fn == .rate || fn == .increase || fn == .delta
+        vals.withUnsafeMutableBufferPointer { out in
         s.ts.withUnsafeBufferPointer { ts in
             s.vs.withUnsafeBufferPointer { vs in
                 // Counter resets up to each sample (prefix counts), so that a window without one is
@@ -605,16 +607,23 @@ struct RangeFunctionJob: Sendable {
                     if hi < lo { hi = lo }
                     while hi < ts.count && ts[hi] <= ref { hi += 1 }
                     if hi == lo { continue }
-                    let interceptT = at != nil ? g.start : t
                     let noResets = counter && (!hasResets || resetsBefore[hi - 1] == resetsBefore[lo])
-                    if let v = Evaluator.rangeFunction(fn, ts, vs, lo, hi, rangeStart: mint, rangeEnd: ref, rangeSec: rangeSec,
-                                                       scalar: scalar.isEmpty ? 0 : scalar[k], evalT: interceptT,
-                                                       noResets: noResets) {
-                        vals[k] = v
+                    let value: Double?
+                    if extrapolated {
+                        value = Evaluator.extrapolatedRate(ts, vs, lo, hi, rangeStart: mint, rangeEnd: ref, rangeSec: rangeSec,
+                                                           isCounter: counter, isRate: fn == .rate, noResets: noResets)
+                    } else {
+                        value = Evaluator.rangeFunction(fn, ts, vs, lo, hi, rangeStart: mint, rangeEnd: ref, rangeSec: rangeSec,
+                                                        scalar: scalar.isEmpty ? 0 : scalar[k], evalT: at != nil ? g.start : t,
+                                                        noResets: noResets)
+                    }
+                    if let value {
+                        out[k] = value
                         produced += 1
                     }
                 }
             }
+        }
         }
         if produced == 0 { return (nil, 0) }
         return (VSeries(labels: dropName ? s.labels.withoutMetricName : s.labels, values: vals), produced)
