@@ -3,12 +3,7 @@ import VigilCore
 
 extension Evaluator {
     func groupingKey(_ l: Labels, _ a: Aggregate) -> Labels {
-        if a.without {
-            var names = Set(a.grouping)
-            names.insert(Labels.metricNameLabel)
-            return l.removing(names)
-        }
-        return l.keeping(Set(a.grouping))
+        GroupingKey(a)(l)
     }
 
     mutating func evalAggregate(_ a: Aggregate, _ g: Grid) throws -> [VSeries] {
@@ -34,8 +29,9 @@ extension Evaluator {
         var gi: [Labels: Int] = [:]
         var keys: [Labels] = []
         var groupOf = [Int](repeating: 0, count: input.count)
+        let key = GroupingKey(a)
         for (i, s) in input.enumerated() {
-            let k = groupingKey(s.labels, a)
+            let k = key(s.labels)
             if let idx = gi[k] { groupOf[i] = idx } else {
                 gi[k] = keys.count
                 groupOf[i] = keys.count
@@ -137,8 +133,9 @@ extension Evaluator {
     private func topBottomK(_ a: Aggregate, _ input: [VSeries], _ param: [Double], _ g: Grid) throws -> [VSeries] {
         var gi: [Labels: Int] = [:]
         var groupOf = [Int](repeating: 0, count: input.count)
+        let key = GroupingKey(a)
         for (i, s) in input.enumerated() {
-            let k = groupingKey(s.labels, a)
+            let k = key(s.labels)
             if let idx = gi[k] { groupOf[i] = idx } else {
                 groupOf[i] = gi.count
                 gi[k] = gi.count
@@ -217,4 +214,23 @@ private func heapDown(_ h: inout [(v: Double, i: Int)], _ i0: Int, _ n: Int, _ t
 
 private func heapFix(_ h: inout [(v: Double, i: Int)], _ i: Int, _ top: Bool) {
     if !heapDown(&h, i, h.count, top) { heapUp(&h, i, top) }
+}
+
+/// The labels an aggregation groups by (`by`) or the labels it keeps (`without`, plus dropping
+/// `__name__`), with the name list prepared once per aggregation instead of once per series.
+struct GroupingKey {
+    let names: [String]
+    let without: Bool
+
+    init(_ a: Aggregate) {
+        without = a.without
+        names = a.without ? a.grouping + [Labels.metricNameLabel] : a.grouping
+    }
+
+    func callAsFunction(_ l: Labels) -> Labels {
+        var kept: [Label] = []
+        kept.reserveCapacity(without ? l.count : names.count)
+        for p in l where names.contains(p.name) != without { kept.append(p) }
+        return Labels(sorted: kept)
+    }
 }

@@ -148,7 +148,7 @@ struct Evaluator {
             var series: [RawSeries] = []
             series.reserveCapacity(data.count)
             for s in data {
-                if s.values.contains(where: { $0.isStaleNaN }) {
+                if hasStaleMarker(s.values) {
                     var ts: [Int64] = []
                     var vv: [Double] = []
                     for i in 0..<s.count where !s.values[i].isStaleNaN {
@@ -219,6 +219,17 @@ struct Evaluator {
             }
         }
         return out
+    }
+}
+
+/// Whether any value is a stale marker (branch-free over the bit patterns, so it vectorises).
+func hasStaleMarker(_ values: [Double]) -> Bool {
+    values.withUnsafeBufferPointer { buf in
+        buf.withMemoryRebound(to: UInt64.self) { bits in
+            var found: UInt8 = 0
+            for b in bits { found |= b == staleNaNBits ? 1 : 0 }
+            return found != 0
+        }
     }
 }
 

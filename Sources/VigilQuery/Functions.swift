@@ -129,8 +129,8 @@ extension Evaluator {
 
     mutating func evalRangeFunction(_ f: Function, _ args: [Expr], _ g: Grid) throws -> [VSeries] {
         let mi = f.argTypes.firstIndex(of: .matrix)!
-        var scalarArg: [Double] = []
-        for (j, a) in args.enumerated() where j != mi { scalarArg = try evalScalar(a, g) }
+        var scalarArgs: [Double] = []
+        for (j, a) in args.enumerated() where j != mi { scalarArgs = try evalScalar(a, g) }
         let arg = try evalRangeArgument(args[mi], grid: g)
         if f.name == "absent_over_time" {
             var vals = [Double](repeating: 1, count: g.count)
@@ -144,50 +144,67 @@ extension Evaluator {
         }
         guard let fn = RangeFn(rawValue: f.name) else { throw QueryError.execution("function \"\(f.name)\" is not implemented") }
         let dropName = fn != .lastOverTime
-        let rangeSec = Double(arg.range) / 1000
+        let job = RangeFunctionJob(fn: fn, grid: g, range: arg.range, offset: arg.offset, at: arg.at,
+                                   scalar: scalarArgs, dropName: dropName)
+        let series = arg.series
         var out: [VSeries] = []
-        out.reserveCapacity(arg.series.count)
+        out.reserveCapacity(series.count)
         var produced = 0
-        for s in arg.series {
-            var vals = [Double](repeating: absent, count: g.count)
-            var any = false
-            var lo = 0, hi = 0
-            s.ts.withUnsafeBufferPointer { ts in
-            s.vs.withUnsafeBufferPointer { vs in
-            for k in 0..<g.count {
-                let t = g.t(k)
-                let ref = arg.ref(t)
-                let mint = ref - arg.range
-                // ref never decreases along the grid, so both window ends only move forward
-                while lo < ts.count && ts[lo] < mint { lo += 1 }
-                if hi < lo { hi = lo }
-                while hi < ts.count && ts[hi] <= ref { hi += 1 }
-                let n = hi - lo
-                if n == 0 { continue }
-                let interceptT = arg.at != nil ? g.start : t
-                if let v = rangeFunction(fn, ts, vs, lo, hi, rangeStart: mint, rangeEnd: ref, rangeSec: rangeSec,
-                                         scalar: scalarArg.isEmpty ? 0 : scalarArg[k], evalT: interceptT) {
-                    vals[k] = v
-                    any = true
-                    produced += 1
+        // Independent per series: big inputs are split over two threads (the caller's and one more).
+        let parts = series.count >= 64 && series.count * g.count >= 100_000
+            && ProcessInfo.processInfo.activeProcessorCount > 1 ? 2 : 1
+        if parts == 1 {
+            var resets: [Int32] = []
+            for s in series {
+                let (v, n) = job.run(s, resets: &resets)
+                produced += n
+                if let v { out.append(v) }
+            }
+        } else {
+            let results = RangeFunctionParts(parts)
+            DispatchQueue.concurrentPerform(iterations: parts) { p in
+                let lo = series.count * p / parts, hi = series.count * (p + 1) / parts
+                var resets: [Int32] = []
+                var part: [VSeries] = []
+                part.reserveCapacity(hi - lo)
+                var n = 0
+                for i in lo..<hi {
+                    let (v, c) = job.run(series[i], resets: &resets)
+                    n += c
+                    if let v { part.append(v) }
                 }
+                results.set(p, part, n)
             }
+            for p in 0..<parts {
+                let (part, n) = results.get(p)
+                out.append(contentsOf: part)
+                produced += n
             }
-            }
-            if any { out.append(VSeries(labels: dropName ? s.labels.withoutMetricName : s.labels, values: vals)) }
         }
         try account(produced)
+        // Distinct selected series that all carry the same metric name stay distinct without it.
+        if case .matrixSelector = unwrapParens(args[mi]), !dropName || sameMetricName(arg.series) { return out }
         return try mergeSameLabels(out, g)
     }
 
+    /// Whether every series has the same `__name__` (or none has one).
+    func sameMetricName(_ series: [RawSeries]) -> Bool {
+        guard let first = series.first else { return true }
+        let name = first.labels.metricName
+        for s in series.dropFirst() where s.labels.metricName != name { return false }
+        return true
+    }
+
     /// One function over samples [lo, hi) of a series. nil: no output at this step.
-    func rangeFunction(_ fn: RangeFn, _ ts: UnsafeBufferPointer<Int64>, _ vs: UnsafeBufferPointer<Double>, _ lo: Int, _ hi: Int,
-                       rangeStart: Int64, rangeEnd: Int64, rangeSec: Double, scalar: Double, evalT: Int64) -> Double? {
+    /// `noResets`: the caller knows that no counter reset lies in the window (rate/increase only).
+    static func rangeFunction(_ fn: RangeFn, _ ts: UnsafeBufferPointer<Int64>, _ vs: UnsafeBufferPointer<Double>, _ lo: Int, _ hi: Int,
+                              rangeStart: Int64, rangeEnd: Int64, rangeSec: Double, scalar: Double, evalT: Int64,
+                              noResets: Bool = false) -> Double? {
         let n = hi - lo
         switch fn {
         case .rate, .increase, .delta:
             return extrapolatedRate(ts, vs, lo, hi, rangeStart: rangeStart, rangeEnd: rangeEnd, rangeSec: rangeSec,
-                                    isCounter: fn != .delta, isRate: fn == .rate)
+                                    isCounter: fn != .delta, isRate: fn == .rate, noResets: noResets)
         case .irate, .idelta:
             if n < 2 { return nil }
             let last = vs[hi - 1], prev = vs[hi - 2]
@@ -266,13 +283,13 @@ extension Evaluator {
     }
 
     /// Prometheus 2.42 `extrapolatedRate`.
-    func extrapolatedRate(_ ts: UnsafeBufferPointer<Int64>, _ vs: UnsafeBufferPointer<Double>, _ lo: Int, _ hi: Int, rangeStart: Int64, rangeEnd: Int64,
-                          rangeSec: Double, isCounter: Bool, isRate: Bool) -> Double? {
+    static func extrapolatedRate(_ ts: UnsafeBufferPointer<Int64>, _ vs: UnsafeBufferPointer<Double>, _ lo: Int, _ hi: Int, rangeStart: Int64, rangeEnd: Int64,
+                                 rangeSec: Double, isCounter: Bool, isRate: Bool, noResets: Bool = false) -> Double? {
         let n = hi - lo
         if n < 2 { return nil }
         let first = vs[lo], lastV = vs[hi - 1]
         var result = lastV - first
-        if isCounter {
+        if isCounter && !noResets {
             var prev = first
             for i in (lo + 1)..<hi {
                 let cur = vs[i]
@@ -297,7 +314,7 @@ extension Evaluator {
         return result * factor
     }
 
-    func linearRegression(_ ts: UnsafeBufferPointer<Int64>, _ vs: UnsafeBufferPointer<Double>, _ lo: Int, _ hi: Int, interceptTime: Int64) -> (slope: Double, intercept: Double) {
+    static func linearRegression(_ ts: UnsafeBufferPointer<Int64>, _ vs: UnsafeBufferPointer<Double>, _ lo: Int, _ hi: Int, interceptTime: Int64) -> (slope: Double, intercept: Double) {
         var n = 0.0
         var sumX = 0.0, cX = 0.0, sumY = 0.0, cY = 0.0, sumXY = 0.0, cXY = 0.0, sumX2 = 0.0, cX2 = 0.0
         let initY = vs[lo]
@@ -540,4 +557,86 @@ func parseGoFloat(_ s: String) -> Double? {
         if s.hasPrefix("0x") || s.hasPrefix("0X") { return UInt64(s.dropFirst(2), radix: 16).map { Double($0) } }
         return Double(s.replacingOccurrences(of: "_", with: ""))
     }
+}
+
+/// One range-vector function over the step grid, series by series (no shared mutable state, so
+/// parts of a selection can run on different threads).
+struct RangeFunctionJob: Sendable {
+    let fn: RangeFn
+    let grid: Grid
+    let range: Int64
+    let offset: Int64
+    let at: Int64?
+    let scalar: [Double]
+    let dropName: Bool
+
+    /// The function's values for `s` (nil: no step has one) and how many steps have one.
+    /// `resets` is scratch space reused across calls.
+    func run(_ s: RawSeries, resets resetsBefore: inout [Int32]) -> (VSeries?, Int) {
+        let g = grid
+        let rangeSec = Double(range) / 1000
+        let counter = fn == .rate || fn == .increase
+        var vals = [Double](repeating: absent, count: g.count)
+        var produced = 0
+        var lo = 0, hi = 0
+        let extrapolated = fn == .rate || fn == .increase || fn == .delta
+        vals.withUnsafeMutableBufferPointer { out in
+        s.ts.withUnsafeBufferPointer { ts in
+            s.vs.withUnsafeBufferPointer { vs in
+                // Counter resets up to each sample (prefix counts), so that a window without one is
+                // extrapolated from its ends alone; filled only for series that have a reset at all.
+                var hasResets = false
+                if counter {
+                    resetsBefore.removeAll(keepingCapacity: true)
+                    var c: Int32 = 0
+                    for i in 0..<vs.count {
+                        if i > 0 && vs[i] < vs[i - 1] { c += 1 }
+                        if c > 0 && !hasResets {
+                            hasResets = true
+                            resetsBefore.append(contentsOf: repeatElement(0, count: i))
+                        }
+                        if hasResets { resetsBefore.append(c) }
+                    }
+                }
+                for k in 0..<g.count {
+                    let t = g.t(k)
+                    let ref = (at ?? t) - offset
+                    let mint = ref - range
+                    // ref never decreases along the grid, so both window ends only move forward
+                    while lo < ts.count && ts[lo] < mint { lo += 1 }
+                    if hi < lo { hi = lo }
+                    while hi < ts.count && ts[hi] <= ref { hi += 1 }
+                    if hi == lo { continue }
+                    let noResets = counter && (!hasResets || resetsBefore[hi - 1] == resetsBefore[lo])
+                    let value: Double?
+                    if extrapolated {
+                        value = Evaluator.extrapolatedRate(ts, vs, lo, hi, rangeStart: mint, rangeEnd: ref, rangeSec: rangeSec,
+                                                           isCounter: counter, isRate: fn == .rate, noResets: noResets)
+                    } else {
+                        value = Evaluator.rangeFunction(fn, ts, vs, lo, hi, rangeStart: mint, rangeEnd: ref, rangeSec: rangeSec,
+                                                        scalar: scalar.isEmpty ? 0 : scalar[k], evalT: at != nil ? g.start : t,
+                                                        noResets: noResets)
+                    }
+                    if let value {
+                        out[k] = value
+                        produced += 1
+                    }
+                }
+            }
+        }
+        }
+        if produced == 0 { return (nil, 0) }
+        return (VSeries(labels: dropName ? s.labels.withoutMetricName : s.labels, values: vals), produced)
+    }
+}
+
+/// Per-thread results of a split range-function evaluation.
+final class RangeFunctionParts: @unchecked Sendable {
+    private let lock = NSLock()
+    private var parts: [([VSeries], Int)]
+
+    init(_ n: Int) { parts = Array(repeating: ([], 0), count: n) }
+
+    func set(_ p: Int, _ v: [VSeries], _ n: Int) { lock.withLock { parts[p] = (v, n) } }
+    func get(_ p: Int) -> ([VSeries], Int) { lock.withLock { parts[p] } }
 }

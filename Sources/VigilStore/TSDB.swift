@@ -266,9 +266,11 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
             let order = ranks.indices.sorted { ranks[$0] < ranks[$1] }
             return order.map { result[$0] }
         }
-        result.sort { $0.labels < $1.labels }
+        // Sort a permutation, not the elements: each move of a SeriesSamples retains and releases three buffers.
+        let keys = result.map(\.labels)
+        let order = keys.indices.sorted { keys[$0] < keys[$1] }
         head.rankSeries()
-        return result
+        return order.map { result[$0] }
     }
 
     /// Reads the persisted chunks of the selected series (`persisted`: indices into `snaps`, ascending
@@ -681,8 +683,11 @@ func trim(_ ts: inout [Int64], _ vs: inout [Double], mint: Int64, maxt: Int64) {
     while lo < ts.count && ts[lo] < mint { lo += 1 }
     var hi = ts.count
     while hi > lo && ts[hi - 1] > maxt { hi -= 1 }
-    ts = Array(ts[lo..<hi])
-    vs = Array(vs[lo..<hi])
+    // In place: the arrays are uniquely owned here, so this moves no more than the kept part.
+    ts.removeSubrange(hi...)
+    vs.removeSubrange(hi...)
+    ts.removeSubrange(..<lo)
+    vs.removeSubrange(..<lo)
 }
 
 /// Runs `TSDB.maintenanceTick` every interval on its own thread.

@@ -5,6 +5,7 @@ import FoundationNetworking
 #endif
 import VigilCore
 import VigilQuery
+import VigilServer
 import VigilStore
 
 /// `vigil query 'EXPR'`: asks a running Vigil (or any Prometheus-API server) and prints a table or the JSON.
@@ -169,6 +170,7 @@ struct BenchQueryCommand: ParsableCommand {
     }
 
     func run() throws {
+        HeapPolicy.keepFreedHeap()  // as `vigil serve` does
         let series = try BenchWorkload.load(path: workload)
         log("read \(workload)")
         var mint = Int64.max, maxt = Int64.min
@@ -216,10 +218,19 @@ struct BenchQueryCommand: ParsableCommand {
             clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts)
             return Double(ts.tv_sec) * 1000 + Double(ts.tv_nsec) / 1e6
         }
+        func processCPUms() -> Double {
+            var ts = timespec()
+            clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+            return Double(ts.tv_sec) * 1000 + Double(ts.tv_nsec) / 1e6
+        }
         var cpu: [Double] = []
+        var processCPU: [Double] = []
         func once() throws -> (Double, Int, Int) {
-            let cpu0 = threadCPUms()
-            defer { cpu.append(threadCPUms() - cpu0) }
+            let cpu0 = threadCPUms(), pcpu0 = processCPUms()
+            defer {
+                cpu.append(threadCPUms() - cpu0)
+                processCPU.append(processCPUms() - pcpu0)
+            }
             let c = ContinuousClock()
             var out: QueryResult?
             var bytes = 0
@@ -239,10 +250,27 @@ struct BenchQueryCommand: ParsableCommand {
         let median = warm.isEmpty ? cold : warm[warm.count / 2]
         let warmCPU = cpu.dropFirst().sorted()
         let cpuMedian = warmCPU.isEmpty ? cpu[0] : warmCPU[warmCPU.count / 2]
+        let warmProcessCPU = processCPU.dropFirst().sorted()
+        let processCPUMedian = warmProcessCPU.isEmpty ? processCPU[0] : warmProcessCPU[warmProcessCPU.count / 2]
+        // The store's part alone: the selection the query makes ([start - 5m, end] of the metric).
+        var selectMs: [Double] = []
+        var selectCPU: [Double] = []
+        let matchers = [LabelMatcher.equal(Labels.metricNameLabel, "node_cpu_seconds_total")]
+        for _ in 0..<max(1, repetitions) {
+            let pcpu0 = processCPUms()
+            let d = try ContinuousClock().measure { _ = try db.select(matchers, mint: start - 300_000, maxt: end) }
+            selectCPU.append(processCPUms() - pcpu0)
+            selectMs.append(Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15)
+        }
+        selectMs.sort()
+        selectCPU.sort()
         print("""
             {"query": \(PromJSON.string(query)), "series_in_store": \(series.count), "start": \(GoFormat.timestamp(start)), \
             "end": \(GoFormat.timestamp(end)), "step_s": \(step), "result_series": \(nSeries), "json_bytes": \(bytes), \
             "cold_ms": \(String(format: "%.1f", cold)), "warm_ms_median": \(String(format: "%.1f", median)), "warm_cpu_ms_median": \(String(format: "%.1f", cpuMedian)), \
+            "warm_process_cpu_ms_median": \(String(format: "%.1f", processCPUMedian)), \
+            "select_ms_median": \(String(format: "%.1f", selectMs[selectMs.count / 2])), \
+            "select_process_cpu_ms_median": \(String(format: "%.1f", selectCPU[selectCPU.count / 2])), \
             "warm_ms_all": [\(warm.map { String(format: "%.1f", $0) }.joined(separator: ", "))]}
             """)
     }

@@ -83,6 +83,7 @@ struct ServeCommand: AsyncParsableCommand {
     var logLevel = "info"
 
     func run() async throws {
+        HeapPolicy.keepFreedHeap()
         var logger = Logger(label: "vigil")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         var opts = ServerOptions()
