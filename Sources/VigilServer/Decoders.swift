@@ -49,6 +49,9 @@ public struct IngestDecoders: Sendable {
     public var graphite: @Sendable (_ lines: [UInt8], _ now: Int64) throws -> [SeriesSamples]
     /// One StatsD datagram (may hold several `\n`-separated metrics) into aggregator events.
     public var statsd: @Sendable (_ packet: [UInt8]) throws -> [StatsDEvent]
+    /// remote_write 1.0 to columns with labels left as bytes (the series-cache fast path); nil when unavailable.
+    /// `body` is the snappy-compressed request body.
+    public var remoteWriteColumns: (@Sendable (_ body: UnsafeRawBufferPointer) throws -> RemoteWriteColumns)?
     /// The decoders already enforce the Prometheus label rules and the per-series limits, so the server
     /// does not check every label again.
     public var validatesLabels: Bool
@@ -64,6 +67,7 @@ public struct IngestDecoders: Sendable {
         validatesLabels: Bool = false
     ) {
         self.validatesLabels = validatesLabels
+        self.remoteWriteColumns = nil
         self.remoteWrite = remoteWrite
         self.text = text
         self.influx = influx

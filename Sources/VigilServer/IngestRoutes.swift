@@ -68,6 +68,13 @@ extension VigilServer {
 
     /// Reads the body under the size and in-flight bounds, runs `work` with it, and releases the bounds.
     func withBody(_ request: Request, style: ErrorStyle = .text, _ work: ([UInt8]) async -> Response) async -> Response {
+        await withBodyBuffer(request, style: style) { buffer in
+            await work(buffer.getBytes(at: buffer.readerIndex, length: buffer.readableBytes) ?? [])
+        }
+    }
+
+    /// `withBody` handing over the collected `ByteBuffer` itself (no copy into an array).
+    func withBodyBuffer(_ request: Request, style: ErrorStyle = .text, _ work: (ByteBuffer) async -> Response) async -> Response {
         let max = options.maxBodyBytes
         let declared = request.headers[.contentLength].flatMap { Int($0) }
         if let declared, declared > max {
@@ -92,8 +99,7 @@ extension VigilServer {
             guard limiter.grow(by: buffer.readableBytes) else { return overloaded(style) }
             held = buffer.readableBytes
         }
-        let bytes = buffer.getBytes(at: buffer.readerIndex, length: buffer.readableBytes) ?? []
-        return await work(bytes)
+        return await work(buffer)
     }
 
     func overloaded(_ style: ErrorStyle = .text) -> Response {
@@ -151,6 +157,28 @@ extension VigilServer {
         }
     }
 
+    /// `write` for a remote_write request resolved against the series cache.
+    func write(_ resolved: ResolvedWrite, headers: (IngestOutcome) -> HTTPFields) async -> Response {
+        do {
+            let out = try await ingestor.ingest(resolved, source: "remote_write",
+                                                histograms: resolved.columns.stats.histograms)
+            var r = out.rejected == 0 ? Response(status: .noContent) : textResponse(.badRequest, out.summary)
+            for f in headers(out) { r.headers.append(f) }
+            return r
+        } catch {
+            switch error {
+            case .invalid(let m):
+                metrics.add("vigil_rejected_requests_total", [Label("reason", "malformed")])
+                var r = textResponse(.badRequest, m)
+                for f in headers(IngestOutcome()) { r.headers.append(f) }
+                return r
+            case .storage(let m):
+                logger.error("append failed", metadata: ["error": "\(m)"])
+                return textResponse(.internalServerError, m)
+            }
+        }
+    }
+
     static func unsupportedMedia(_ m: String) -> EarlyRefusal {
         EarlyRefusal(response: textResponse(.unsupportedMediaType, m))
     }
@@ -171,6 +199,24 @@ extension VigilServer {
             version = try Self.negotiateRemoteWrite(request)
         } catch {
             return error.response
+        }
+        let headers: (IngestOutcome) -> HTTPFields = { out in
+            [HTTPField.Name("X-Prometheus-Remote-Write-Samples-Written")!: String(out.accepted),
+             HTTPField.Name("X-Prometheus-Remote-Write-Histograms-Written")!: "0",
+             HTTPField.Name("X-Prometheus-Remote-Write-Exemplars-Written")!: "0"]
+        }
+        if version == .v1, let columns = decoders.remoteWriteColumns, decoders.validatesLabels, ingestor.takesRefs {
+            return await withBodyBuffer(request) { buffer in
+                let resolved: ResolvedWrite
+                do throws(EarlyRefusal) {
+                    resolved = try decode("remote_write 1.0 request") {
+                        try ingestor.resolve(try buffer.withUnsafeReadableBytes { try columns($0) })
+                    }
+                } catch {
+                    return error.response
+                }
+                return await write(resolved, headers: headers)
+            }
         }
         return await withBody(request) { body in
             let decoded: DecodedWrite

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import VigilCore
+import VigilIngest
 
 /// Why a request was refused whole (nothing written). Maps to one HTTP status in `IngestRoutes`.
 public enum WriteRefusal: Error, Sendable, CustomStringConvertible {
@@ -55,6 +56,10 @@ public struct IngestOutcome: Sendable, Equatable {
 /// Every producer (HTTP endpoints, collectors, Graphite/StatsD listeners) writes through one `Ingestor`.
 public final class Ingestor: Sendable {
     public let appender: any SampleAppender
+    /// The same store when it also takes samples by series reference (the remote_write fast path), else nil.
+    let refAppender: (any RefAppender)?
+    /// remote_write label bytes → series ref, for `refAppender`.
+    public let seriesCache: SeriesRefCache
     public let limits: SeriesLimits
     public let metrics: SelfMetrics
 
@@ -71,8 +76,11 @@ public final class Ingestor: Sendable {
     private let createdSeries: Mutex<Int>
 
     /// - Parameter existingSeries: series already in the store at start (for the active-series gauge).
-    public init(appender: any SampleAppender, limits: SeriesLimits, metrics: SelfMetrics, existingSeries: Int = 0) {
+    public init(appender: any SampleAppender, limits: SeriesLimits, metrics: SelfMetrics, existingSeries: Int = 0,
+                seriesCacheSize: Int = 1 << 18) {
         self.appender = appender
+        self.refAppender = appender as? any RefAppender
+        self.seriesCache = SeriesRefCache(maxPerGeneration: seriesCacheSize)
         self.limits = limits
         self.metrics = metrics
         self.tracksCardinality = limits.maxActiveSeries > 0 || limits.maxNewSeriesPerSecond > 0
@@ -111,6 +119,14 @@ public final class Ingestor: Sendable {
     public func ingest(_ batch: [SeriesSamples], source: String, histograms: Int = 0,
                        validated: Bool = false) async throws(WriteRefusal) -> IngestOutcome {
         if !validated { try validate(batch) }
+        return try await write(batch, refs: nil, source: source, histograms: histograms).outcome
+    }
+
+    /// Cardinality limits on the labelled part, one (atomic) append of it and `refs`, counters.
+    /// `kept` maps entries of the written batch (and so `result.seriesRefs`) to `batch` indices when
+    /// limits dropped some series; nil when everything was written.
+    func write(_ batch: [SeriesSamples], refs: RefSamples?, source: String, histograms: Int)
+        async throws(WriteRefusal) -> (outcome: IngestOutcome, result: RefAppendResult, kept: [Int]?) {
         var out = IngestOutcome()
         out.histograms = histograms
         // Cardinality: decide which series may be created now.
@@ -145,9 +161,11 @@ public final class Ingestor: Sendable {
             return (drop, reserved)
         }
         var toWrite = batch
+        var kept: [Int]? = nil
         if drop.contains(true) {
             toWrite = []
             toWrite.reserveCapacity(batch.count)
+            kept = []
             for (i, s) in batch.enumerated() {
                 if drop[i] {
                     let overActive = limits.maxActiveSeries > 0 && activeSeries >= limits.maxActiveSeries
@@ -157,22 +175,31 @@ public final class Ingestor: Sendable {
                     }
                 } else {
                     toWrite.append(s)
+                    kept?.append(i)
                 }
             }
         }
         let start = ContinuousClock.now
-        let result: AppendResult
+        let full: RefAppendResult
         do {
-            result = try await appender.append(toWrite)
+            if let refAppender {
+                full = try await refAppender.append(toWrite, refs: refs ?? RefSamples())
+            } else {
+                var r = RefAppendResult()
+                r.result = try await appender.append(toWrite)
+                full = r
+            }
         } catch let e as InvalidSeriesError {
             release(reserved)
-            metrics.add("vigil_rejected_samples_total", [Label("reason", "malformed")], Double(batch.reduce(0) { $0 + $1.count }))
+            metrics.add("vigil_rejected_samples_total", [Label("reason", "malformed")],
+                        Double(batch.reduce(0) { $0 + $1.count } + (refs?.count ?? 0)))
             throw .invalid("series #\(e.index) \(Self.short(e.labels)): \(e.reason)")
         } catch {
             release(reserved)
             throw .storage("cannot append to the store: \(error)")
         }
         metrics.observe("vigil_append_duration_seconds", [], (ContinuousClock.now - start).seconds)
+        let result = full.result
         out.accepted = result.accepted
         out.outOfOrder = result.outOfOrder
         out.duplicate = result.duplicate
@@ -190,7 +217,7 @@ public final class Ingestor: Sendable {
             if !tracksCardinality { createdSeries.withLock { $0 += result.newSeries } }
         }
         metrics.set("vigil_active_series", [], Double(activeSeries))
-        return out
+        return (out, full, kept)
     }
 
     private func release(_ hashes: [UInt64]) {

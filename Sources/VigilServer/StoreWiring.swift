@@ -67,6 +67,7 @@ public enum StoreWiring {
             }
             return DecodedWrite(series: r.series, histograms: r.stats.histograms, exemplars: r.stats.exemplars)
         }
+        d.remoteWriteColumns = { body in try RemoteWriteColumns(snappy: body, limits: il) }
         d.text = { body, ts, om in
             try TextExposition.parse(body, flavor: om ? .openMetrics : .prometheus, defaultTimestamp: ts, limits: il).series
         }

@@ -65,21 +65,7 @@ public enum RemoteWriteV1 {
             switch field {
             case 1:
                 try r.expect(wire, .lengthDelimited, field: 1, "labels")
-                var lr = r.sub(try r.readLengthDelimited(), "Label")
-                var name = ""
-                var value = ""
-                while !lr.isAtEnd {
-                    let (f, w) = try lr.readKey()
-                    switch f {
-                    case 1: try lr.expect(w, .lengthDelimited, field: 1, "name"); name = try lr.readString("label name")
-                    case 2: try lr.expect(w, .lengthDelimited, field: 2, "value"); value = try lr.readString("label value")
-                    default: try lr.skip(w, field: f)
-                    }
-                }
-                if labels.count >= checks.limits.maxLabelsPerSeries {
-                    throw IngestError(.limit, "more than \(checks.limits.maxLabelsPerSeries) labels in one series", offset: lr.pos)
-                }
-                labels.append(Label(name, value))
+                try decodeLabel(r.sub(try r.readLengthDelimited(), "Label"), into: &labels, checks: checks)
             case 2:
                 try r.expect(wire, .lengthDelimited, field: 2, "samples")
                 let (t, v) = try r.readRemoteWriteSample()
@@ -102,6 +88,25 @@ public enum RemoteWriteV1 {
         let l = try checks.finish(&labels, at: "timeseries #\(index)", series: index)
         stats.samples += ts.count
         return SeriesSamples(labels: l, timestamps: ts, values: vs)
+    }
+
+    /// One `Label` message appended to `labels` (the per-series label count limit checked first).
+    static func decodeLabel(_ reader: ProtoReader, into labels: inout [Label], checks: LabelChecks) throws(IngestError) {
+        var lr = reader
+        var name = ""
+        var value = ""
+        while !lr.isAtEnd {
+            let (f, w) = try lr.readKey()
+            switch f {
+            case 1: try lr.expect(w, .lengthDelimited, field: 1, "name"); name = try lr.readString("label name")
+            case 2: try lr.expect(w, .lengthDelimited, field: 2, "value"); value = try lr.readString("label value")
+            default: try lr.skip(w, field: f)
+            }
+        }
+        if labels.count >= checks.limits.maxLabelsPerSeries {
+            throw IngestError(.limit, "more than \(checks.limits.maxLabelsPerSeries) labels in one series", offset: lr.pos)
+        }
+        labels.append(Label(name, value))
     }
 
     static func decodeMetadata(_ reader: ProtoReader) throws(IngestError) -> MetricMetadata {
