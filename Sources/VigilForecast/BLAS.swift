@@ -1,5 +1,6 @@
 import CBLAS
 import Foundation
+import VigilCore
 
 /// Errors from the dense linear-algebra layer.
 public enum LinearAlgebraError: Error, Sendable, CustomStringConvertible {
@@ -85,61 +86,24 @@ public func runOnThreads(_ parts: Int, _ body: @escaping @Sendable (Int) -> Void
 
 /// Runs BLAS jobs one at a time on one dedicated `Thread` and exposes them as `async` calls, so the Swift
 /// concurrency pool never executes BLAS (see ARCHITECTURE.md). Jobs are FIFO.
-public final class BLASWorker: @unchecked Sendable {
-    private let cond = NSCondition()
-    private var jobs: [() -> Void] = []
-    private var stopped = false
-    private var thread: Thread?
+public final class BLASWorker: Sendable {
+    private let thread: DedicatedThread
 
     /// A process-wide worker for callers that do not need their own.
     public static let shared = BLASWorker(name: "vigil-blas")
 
     public init(name: String = "vigil-blas") {
-        // The thread holds the worker strongly: a worker lives until `stop()`.
-        let t = Thread { self.loop() }
-        t.name = name
-        t.stackSize = 8 << 20
-        thread = t
-        t.start()
-    }
-
-    private func loop() {
-        while true {
-            cond.lock()
-            while jobs.isEmpty && !stopped { cond.wait() }
-            if jobs.isEmpty && stopped { cond.unlock(); return }
-            let job = jobs.removeFirst()
-            cond.unlock()
-            job()
-        }
+        thread = DedicatedThread(name: name, stackSize: 8 << 20)
     }
 
     /// Enqueues `body` on the BLAS thread and suspends until it finished.
     public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, Error>) in
-            enqueue {
-                do { c.resume(returning: try body()) } catch { c.resume(throwing: error) }
-            }
-        }
+        try await thread.run(body)
     }
 
     /// Whether the current code runs on this worker's thread (used by tests).
-    public var isCurrent: Bool { Thread.current === thread }
-
-    private func enqueue(_ job: @escaping () -> Void) {
-        cond.lock()
-        precondition(!stopped, "BUG: job submitted to a stopped BLASWorker")
-        jobs.append(job)
-        cond.signal()
-        cond.unlock()
-    }
+    public var isCurrent: Bool { thread.isCurrent }
 
     /// Lets the thread finish the queued jobs and exit.
-    public func stop() {
-        cond.lock()
-        stopped = true
-        cond.signal()
-        cond.unlock()
-    }
-
+    public func stop() { thread.stop() }
 }

@@ -24,7 +24,7 @@ public final class LibvirtCollector: Sendable {
     let ingestor: Ingestor
     let logger: Logger
     let base: Labels
-    private let worker: BlockingThread
+    private let worker: DedicatedThread
     private let connection: LibvirtConnection
     /// The last collection failed: further failures are logged at debug level until one succeeds.
     private let failing = Mutex(false)
@@ -37,7 +37,7 @@ public final class LibvirtCollector: Sendable {
         l["job"] = l["job"] ?? "libvirt"
         l["instance"] = l["instance"] ?? instance ?? ProcessInfo.processInfo.hostName
         base = Labels(l)
-        worker = BlockingThread(name: "vigil-libvirt")
+        worker = DedicatedThread(name: "vigil-libvirt")
         connection = LibvirtConnection(uri: config.uri)
     }
 
@@ -461,53 +461,5 @@ final class LibvirtConnection: @unchecked Sendable {
             if let p = ptr { virConnectClose(p) }
             ptr = nil
         }
-    }
-}
-
-/// One thread that runs blocking C calls in order, off the Swift concurrency pool.
-final class BlockingThread: @unchecked Sendable {
-    private let cond = NSCondition()
-    private var jobs: [() -> Void] = []
-    private var stopped = false
-
-    init(name: String) {
-        // The thread holds the worker until `stop()`.
-        let t = Thread { self.loop() }
-        t.name = name
-        t.start()
-    }
-
-    private func loop() {
-        while true {
-            cond.lock()
-            while jobs.isEmpty && !stopped { cond.wait() }
-            if jobs.isEmpty && stopped { cond.unlock(); return }
-            let job = jobs.removeFirst()
-            cond.unlock()
-            job()
-        }
-    }
-
-    /// Runs `body` on the thread and suspends until it finished. After `stop()` it runs inline instead.
-    func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { (c: CheckedContinuation<T, Never>) in
-            cond.lock()
-            if stopped {
-                cond.unlock()
-                c.resume(returning: body())
-                return
-            }
-            jobs.append { c.resume(returning: body()) }
-            cond.signal()
-            cond.unlock()
-        }
-    }
-
-    /// Lets the thread finish the queued jobs and exit.
-    func stop() {
-        cond.lock()
-        stopped = true
-        cond.signal()
-        cond.unlock()
     }
 }
