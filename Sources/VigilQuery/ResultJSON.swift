@@ -3,26 +3,8 @@ import VigilCore
 /// Prometheus HTTP API JSON, written by hand so that numbers come out exactly as Prometheus writes them
 /// (values as strings in Go's shortest form, timestamps as seconds with millisecond fraction).
 public enum PromJSON {
-    public static func string(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 {
-                    let h = String(u.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - h.count) + h
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
-    }
+    /// A JSON string literal (the one escaper, `JSONText.quote`).
+    public static func string(_ s: String) -> String { JSONText.quote(s) }
 
     public static func labels(_ l: Labels) -> String {
         "{" + l.map { string($0.name) + ":" + string($0.value) }.joined(separator: ",") + "}"

@@ -126,23 +126,8 @@ public struct RemoteWriteColumns: Sendable {
                                     throw IngestError(.limit, "more than \(limits.maxLabelsPerSeries) labels in one series",
                                                       offset: fieldStart)
                                 }
-                            case 2:
-                                try s.expect(w, .lengthDelimited, field: 2, "samples")
-                                let (t, v) = try s.readRemoteWriteSample()
-                                ts.append(t)
-                                vs.append(v)
-                            case 3:
-                                try s.expect(w, .lengthDelimited, field: 3, "exemplars")
-                                _ = try s.readLengthDelimited()
-                                stats.exemplars += 1
-                                stats.skip(.exemplar)
-                            case 4:
-                                try s.expect(w, .lengthDelimited, field: 4, "histograms")
-                                _ = try s.readLengthDelimited()
-                                stats.histograms += 1
-                                stats.skip(.nativeHistogram)
                             default:
-                                try s.skip(w, field: f)
+                                try s.readTimeSeriesNonLabelField(f, w, &ts, &vs, &stats)
                             }
                         }
                         seriesRanges.append(range)

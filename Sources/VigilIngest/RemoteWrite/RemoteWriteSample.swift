@@ -15,4 +15,30 @@ extension ProtoReader {
         }
         return (t, v)
     }
+
+    /// Reads a remote_write 1.0 `TimeSeries` field other than labels (field 1): samples into the columns,
+    /// exemplars and native histograms counted as skipped, unknown fields skipped. Shared by the checked
+    /// decoder and the columns decoder.
+    mutating func readTimeSeriesNonLabelField(_ field: UInt64, _ wire: WireType, _ ts: inout [Int64], _ vs: inout [Double],
+                                              _ stats: inout IngestStats) throws(IngestError) {
+        switch field {
+        case 2:
+            try expect(wire, .lengthDelimited, field: 2, "samples")
+            let (t, v) = try readRemoteWriteSample()
+            ts.append(t)
+            vs.append(v)
+        case 3:
+            try expect(wire, .lengthDelimited, field: 3, "exemplars")
+            _ = try readLengthDelimited()
+            stats.exemplars += 1
+            stats.skip(.exemplar)
+        case 4:
+            try expect(wire, .lengthDelimited, field: 4, "histograms")
+            _ = try readLengthDelimited()
+            stats.histograms += 1
+            stats.skip(.nativeHistogram)
+        default:
+            try skip(wire, field: field)
+        }
+    }
 }

@@ -66,23 +66,8 @@ public enum RemoteWriteV1 {
             case 1:
                 try r.expect(wire, .lengthDelimited, field: 1, "labels")
                 try decodeLabel(r.sub(try r.readLengthDelimited(), "Label"), into: &labels, checks: checks)
-            case 2:
-                try r.expect(wire, .lengthDelimited, field: 2, "samples")
-                let (t, v) = try r.readRemoteWriteSample()
-                ts.append(t)
-                vs.append(v)
-            case 3:
-                try r.expect(wire, .lengthDelimited, field: 3, "exemplars")
-                _ = try r.readLengthDelimited()
-                stats.exemplars += 1
-                stats.skip(.exemplar)
-            case 4:
-                try r.expect(wire, .lengthDelimited, field: 4, "histograms")
-                _ = try r.readLengthDelimited()
-                stats.histograms += 1
-                stats.skip(.nativeHistogram)
             default:
-                try r.skip(wire, field: field)
+                try r.readTimeSeriesNonLabelField(field, wire, &ts, &vs, &stats)
             }
         }
         let l = try checks.finish(&labels, at: "timeseries #\(index)", series: index)
