@@ -269,7 +269,9 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
         // Sort a permutation, not the elements: each move of a SeriesSamples retains and releases three buffers.
         let keys = result.map(\.labels)
         let order = keys.indices.sorted { keys[$0] < keys[$1] }
-        head.rankSeries()
+        // Ranking sorts every series' labels: worth it for big selections, not for a few series while
+        // new series keep arriving.
+        if result.count >= 256 { head.rankSeries() }
         return order.map { result[$0] }
     }
 

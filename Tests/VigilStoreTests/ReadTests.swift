@@ -161,12 +161,13 @@ import VigilCore
         defer { dir.remove() }
         let db = try TSDB(directory: dir.path, options: testOptions())
         defer { try? db.close() }
-        for b in batches(series: 100, steps: 0..<3) { _ = try db.appendSync(b) }
+        for b in batches(series: 300, steps: 0..<3) { _ = try db.appendSync(b) }
         let first = try db.select(everything, mint: .min, maxt: .max)
-        #expect(first == expected(series: 100, steps: 0..<3))
+        #expect(first == expected(series: 300, steps: 0..<3))
+        #expect(db.head.lock.withLock { db.head.ranksValidLocked }) // a big selection ranked every series
         #expect(try db.select(everything, mint: .min, maxt: .max) == first) // now by rank
-        for b in batches(series: 100, steps: 0..<3, job: "a-job") { _ = try db.appendSync(b) }
-        let both = (expected(series: 100, steps: 0..<3) + expected(series: 100, steps: 0..<3, job: "a-job"))
+        for b in batches(series: 300, steps: 0..<3, job: "a-job") { _ = try db.appendSync(b) }
+        let both = (expected(series: 300, steps: 0..<3) + expected(series: 300, steps: 0..<3, job: "a-job"))
             .sorted { $0.labels < $1.labels }
         #expect(try db.select(everything, mint: .min, maxt: .max) == both)
         #expect(try db.select(everything, mint: .min, maxt: .max) == both)
