@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+import VigilCore
+
+@Suite struct ClockTests {
+    @Test func simulatedClockResumesSleepersInDeadlineOrder() async throws {
+        let clock = SimulatedClock(startMillis: 1_000)
+        let order = OrderLog()
+        let a = Task { try await clock.sleep(untilMillis: 5_000); await order.add("a@\(clock.nowMillis())") }
+        let b = Task { try await clock.sleep(untilMillis: 3_000); await order.add("b@\(clock.nowMillis())") }
+        while clock.sleeperCount < 2 { await Task.yield() }
+        #expect(clock.nextDeadline == 3_000)
+        clock.advance(to: 3_000)
+        try await b.value
+        #expect(await order.items == ["b@3000"])
+        #expect(clock.sleeperCount == 1)
+        clock.advance(by: 10_000)
+        try await a.value
+        #expect(await order.items == ["b@3000", "a@13000"])
+        #expect(clock.nowMillis() == 13_000)
+    }
+
+    @Test func simulatedClockNeverGoesBackAndPastDeadlinesReturnAtOnce() async throws {
+        let clock = SimulatedClock(startMillis: 10_000)
+        clock.advance(to: 5_000)
+        #expect(clock.nowMillis() == 10_000)
+        try await clock.sleep(untilMillis: 9_000)  // already past: returns without anyone advancing
+        try await clock.sleep(millis: 0)
+    }
+
+    @Test func cancelledSleeperThrowsAndIsRemoved() async throws {
+        let clock = SimulatedClock(startMillis: 0)
+        let t = Task { try await clock.sleep(untilMillis: 1_000_000) }
+        while clock.sleeperCount < 1 { await Task.yield() }
+        t.cancel()
+        await #expect(throws: CancellationError.self) { try await t.value }
+        #expect(clock.sleeperCount == 0)
+    }
+
+    @Test func wallClockIsNearSystemTime() async throws {
+        let c = WallClock()
+        let sys = Int64(Date().timeIntervalSince1970 * 1000)
+        #expect(abs(c.nowMillis() - sys) < 5_000)
+        let before = c.nowMillis()
+        try await c.sleep(millis: 20)
+        #expect(c.nowMillis() >= before + 20)
+    }
+}
+
+private actor OrderLog {
+    var items: [String] = []
+    func add(_ s: String) { items.append(s) }
+}
