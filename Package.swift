@@ -1,8 +1,7 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-// Layering (see ARCHITECTURE.md): VigilCore <- VigilChunk <- VigilStore <- {VigilIngest, VigilQuery, VigilForecast}
-// <- VigilServer <- vigil. Lower layers never import higher ones.
+// Layering: ARCHITECTURE.md's module table says what may import what; Tests/VigilCoreTests/LayeringTests.swift enforces it.
 let package = Package(
     name: "vigil",
     platforms: [.macOS(.v14)],
