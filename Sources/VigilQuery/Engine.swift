@@ -48,24 +48,38 @@ public struct Engine: Sendable {
         self.options = options
     }
 
-    /// Parses; parse errors become `bad_data` as in Prometheus' API.
     /// Parses; parse errors become `bad_data` as in Prometheus' API (which prefixes instant-query
-    /// parse errors with `invalid parameter "query": ` and range-query ones not).
-    public static func parse(_ query: String, prefix: String = "invalid parameter \"query\": ") throws(QueryError) -> Expr {
+    /// parse errors with `invalid parameter "query": ` and range-query ones not). Queries longer than
+    /// `options.maxQueryLength` or nested deeper than `options.maxDepth` are `bad_data` too; a parse past
+    /// `deadline` is `timeout`.
+    public static func parse(_ query: String, prefix: String = "invalid parameter \"query\": ",
+                             options: QueryOptions = QueryOptions(),
+                             deadline: ContinuousClock.Instant? = nil) throws(QueryError) -> Expr {
+        if query.utf8.count > options.maxQueryLength {
+            throw .badData("invalid parameter \"query\": query is \(query.utf8.count) bytes, longer than the limit of \(options.maxQueryLength) bytes (--query-max-length)")
+        }
         do {
-            return try Parser.parse(query)
+            return try Parser.parse(query, limits: ParseLimits(maxDepth: options.maxDepth, deadline: deadline))
         } catch {
+            if error.isTimeout { throw .timeout("query timed out in query parsing") }
             throw .badData(prefix + "\(error)")
         }
     }
 
-    public func instantQuery(_ query: String, at t: Int64) throws(QueryError) -> QueryResult {
-        let expr = try Engine.parse(query)
-        return try instantQuery(expr, at: t)
+    /// When a query started now must end.
+    public func deadline() -> ContinuousClock.Instant {
+        ContinuousClock.now.advanced(by: .milliseconds(Int64(min(options.timeout, 1e9) * 1000)))
     }
 
-    public func instantQuery(_ expr: Expr, at t: Int64) throws(QueryError) -> QueryResult {
-        var ev = Evaluator(reader: reader, options: options, queryStart: t, queryEnd: t)
+    /// Parse and evaluate within one deadline (`options.timeout` covers both).
+    public func instantQuery(_ query: String, at t: Int64) throws(QueryError) -> QueryResult {
+        let d = deadline()
+        let expr = try Engine.parse(query, options: options, deadline: d)
+        return try instantQuery(expr, at: t, deadline: d)
+    }
+
+    public func instantQuery(_ expr: Expr, at t: Int64, deadline: ContinuousClock.Instant? = nil) throws(QueryError) -> QueryResult {
+        var ev = Evaluator(reader: reader, options: options, queryStart: t, queryEnd: t, deadline: deadline ?? self.deadline())
         do {
             let inner = unwrapParens(expr)
             switch inner {
@@ -102,11 +116,13 @@ public struct Engine: Sendable {
     }
 
     public func rangeQuery(_ query: String, start: Int64, end: Int64, step: Int64) throws(QueryError) -> QueryResult {
-        let expr = try Engine.parse(query, prefix: "")
-        return try rangeQuery(expr, start: start, end: end, step: step)
+        let d = deadline()
+        let expr = try Engine.parse(query, prefix: "", options: options, deadline: d)
+        return try rangeQuery(expr, start: start, end: end, step: step, deadline: d)
     }
 
-    public func rangeQuery(_ expr: Expr, start: Int64, end: Int64, step: Int64) throws(QueryError) -> QueryResult {
+    public func rangeQuery(_ expr: Expr, start: Int64, end: Int64, step: Int64,
+                           deadline: ContinuousClock.Instant? = nil) throws(QueryError) -> QueryResult {
         if end < start { throw .badData("invalid parameter \"end\": end timestamp must not be before start time") }
         if step <= 0 {
             throw .badData("invalid parameter \"step\": zero or negative query resolution step widths are not accepted. Try a positive integer")
@@ -118,7 +134,7 @@ public struct Engine: Sendable {
             throw .badData("invalid expression type \"\(expr.type.documentedName)\" for range query, must be Scalar or instant Vector")
         }
         let grid = Grid(start: start, step: step, count: Int((end - start) / step) + 1)
-        var ev = Evaluator(reader: reader, options: options, queryStart: start, queryEnd: end)
+        var ev = Evaluator(reader: reader, options: options, queryStart: start, queryEnd: end, deadline: deadline ?? self.deadline())
         do {
             let v = try ev.eval(expr, grid)
             switch v {

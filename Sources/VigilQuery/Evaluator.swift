@@ -10,12 +10,16 @@ struct Evaluator {
     let deadline: ContinuousClock.Instant
     var samples = 0
 
-    init(reader: any SeriesReader, options: QueryOptions, queryStart: Int64, queryEnd: Int64) {
+    /// Current `eval` recursion depth; bounded by `options.maxDepth` (parsed trees are, built ones may not be).
+    var depth = 0
+
+    init(reader: any SeriesReader, options: QueryOptions, queryStart: Int64, queryEnd: Int64,
+         deadline: ContinuousClock.Instant) {
         self.reader = reader
         self.options = options
         self.queryStart = queryStart
         self.queryEnd = queryEnd
-        self.deadline = ContinuousClock.now.advanced(by: .milliseconds(Int64(options.timeout * 1000)))
+        self.deadline = deadline
     }
 
     // MARK: limits
@@ -53,6 +57,12 @@ struct Evaluator {
 
     mutating func eval(_ e: Expr, _ g: Grid) throws -> EvalValue {
         try checkTimeout()
+        depth += 1
+        defer { depth -= 1 }
+        // A little slack over the parser's limit: range arguments and subqueries re-enter eval once more.
+        if depth > options.maxDepth + 8 {
+            throw QueryError.badData("query nesting depth exceeds \(options.maxDepth)")
+        }
         switch e {
         case .number(let v): return .scalar([Double](repeating: v, count: g.count))
         case .string(let s): return .string(s)

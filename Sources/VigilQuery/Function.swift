@@ -36,6 +36,9 @@ public struct Function: Sendable, Equatable {
         f("label_replace", [.vector, .string, .string, .string, .string], .vector)
         f("label_join", [.vector, .string, .string, .string], .vector, -1)
         f("histogram_quantile", [.scalar, .vector], .vector)
+        for n in ["day_of_month", "day_of_week", "day_of_year", "days_in_month", "hour", "minute", "month", "year"] {
+            f(n, [.vector], .vector, 1) // the argument defaults to vector(time())
+        }
         return m
     }()
 }

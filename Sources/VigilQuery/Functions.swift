@@ -75,6 +75,9 @@ extension Evaluator {
         default:
             break
         }
+        if let fn = Evaluator.dateFunctions[f.name] {
+            return try evalDateFunction(f.name, fn, args, g)
+        }
         if let fn = Evaluator.simpleFunctions[f.name] {
             let v = try evalVector(args[0], g)
             var out = v

@@ -4,6 +4,20 @@ public struct ParseError: Error, Sendable, CustomStringConvertible, Equatable {
     public let query: String
     public let position: Int
     public let message: String
+    /// The parse ran past its deadline (the query timeout); not a syntax error.
+    public var isTimeout = false
+
+    public init(query: String, position: Int, message: String) {
+        self.query = query
+        self.position = position
+        self.message = message
+    }
+
+    static func timedOut(_ query: String) -> ParseError {
+        var e = ParseError(query: query, position: 0, message: "query timed out in parsing")
+        e.isTimeout = true
+        return e
+    }
 
     public var lineAndColumn: (line: Int, column: Int) {
         var line = 1
@@ -61,6 +75,7 @@ struct Lexer {
     let bytes: [UInt8]
     var pos = 0
     var bracketDepth = 0
+    var deadline: ContinuousClock.Instant?
 
     init(_ q: String) {
         query = q
@@ -78,6 +93,7 @@ struct Lexer {
     mutating func tokenize() throws(ParseError) -> [Token] {
         var out: [Token] = []
         while true {
+            if out.count & 4095 == 4095, let deadline, ContinuousClock.now > deadline { throw ParseError.timedOut(query) }
             let t = try next()
             out.append(t)
             if t.kind == .eof { return out }
@@ -231,57 +247,15 @@ struct Lexer {
         return Token(kind: .number, text: t, pos: start, end: p, number: value)
     }
 
+    /// String literals are read by the one selector/string parser (VigilCore's `SelectorParser`).
     private mutating func lexString(_ start: Int) throws(ParseError) -> Token {
-        let quote = bytes[start]
-        pos += 1
-        if quote == UInt8(ascii: "`") {
-            while let c = peekByte(), c != quote { pos += 1 }
-            guard peekByte() == quote else { throw error("unterminated raw string", at: start) }
-            pos += 1
-            return Token(kind: .string, text: text(start + 1, pos - 1), pos: start, end: pos)
+        do {
+            let (value, end) = try SelectorParser.string(bytes, at: start, input: query)
+            pos = end
+            return Token(kind: .string, text: value, pos: start, end: end)
+        } catch {
+            throw self.error(error.reason, at: error.position)
         }
-        var out: [UInt8] = []
-        while true {
-            guard let c = peekByte() else { throw error("unterminated quoted string", at: start) }
-            if c == 0x0A { throw error("unterminated quoted string", at: start) }
-            pos += 1
-            if c == quote { break }
-            if c != UInt8(ascii: "\\") { out.append(c); continue }
-            guard let e = peekByte() else { throw error("unterminated quoted string", at: start) }
-            pos += 1
-            switch e {
-            case UInt8(ascii: "a"): out.append(0x07)
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "v"): out.append(0x0B)
-            case UInt8(ascii: "\\"): out.append(0x5C)
-            case UInt8(ascii: "\""), UInt8(ascii: "'"):
-                guard e == quote else { throw error("unknown escape sequence", at: pos - 2) }
-                out.append(e)
-            case UInt8(ascii: "x"), UInt8(ascii: "u"), UInt8(ascii: "U"):
-                let n = e == UInt8(ascii: "x") ? 2 : (e == UInt8(ascii: "u") ? 4 : 8)
-                guard pos + n <= bytes.count, let v = UInt32(text(pos, pos + n), radix: 16) else {
-                    throw error("invalid escape sequence", at: pos - 2)
-                }
-                pos += n
-                if e == UInt8(ascii: "x") { out.append(UInt8(v)) } else {
-                    guard let s = UnicodeScalar(v) else { throw error("invalid unicode code point in escape sequence", at: pos - n - 2) }
-                    out.append(contentsOf: Array(String(Character(s)).utf8))
-                }
-            case UInt8(ascii: "0")...UInt8(ascii: "7"):
-                guard pos + 2 <= bytes.count, let v = UInt32(text(pos - 1, pos + 2), radix: 8), v < 256 else {
-                    throw error("invalid escape sequence", at: pos - 2)
-                }
-                pos += 2
-                out.append(UInt8(v))
-            default:
-                throw error("unknown escape sequence", at: pos - 2)
-            }
-        }
-        return Token(kind: .string, text: String(decoding: out, as: UTF8.self), pos: start, end: pos)
     }
 }
 

@@ -1,25 +1,63 @@
 import VigilCore
 
-/// Recursive-descent / precedence-climbing PromQL parser (Prometheus 2.42 grammar).
+/// Limits one parse: nesting depth and a deadline (the query timeout covers parsing).
+public struct ParseLimits: Sendable {
+    /// Deepest expression tree accepted: every operator, call, aggregation, parenthesis, unary minus and
+    /// subquery is one level. Deeper queries are a parse error, never a stack overflow.
+    public var maxDepth: Int = 256
+    /// Parsing stops with `ParseError.timedOut` after this instant (nil: no deadline).
+    public var deadline: ContinuousClock.Instant?
+    public init(maxDepth: Int = 256, deadline: ContinuousClock.Instant? = nil) {
+        self.maxDepth = maxDepth
+        self.deadline = deadline
+    }
+}
+
+/// Precedence-climbing PromQL parser (Prometheus 2.42 grammar). Binary-operator chains are reduced on an
+/// explicit operand/operator stack (no recursion per operator, `^` right-associative); parentheses, calls,
+/// aggregations and unary minus recurse, bounded by `ParseLimits.maxDepth`. Linear in the query length.
 /// Never crashes on input: every problem is a `ParseError` with a position.
 public struct Parser {
     private var tokens: [Token]
     private var i = 0
     private let query: String
+    private let bytes: [UInt8]
+    private let limits: ParseLimits
+    /// Current recursion depth (parseExpr calls on the Swift stack).
+    private var nesting = 0
 
-    public static func parse(_ query: String) throws(ParseError) -> Expr {
+    /// A parsed expression and the height of its tree.
+    struct Parsed {
+        var expr: Expr
+        var height: Int
+    }
+
+    public static func parse(_ query: String, limits: ParseLimits = ParseLimits()) throws(ParseError) -> Expr {
         var lexer = Lexer(query)
+        lexer.deadline = limits.deadline
         let toks = try lexer.tokenize()
-        var p = Parser(tokens: toks, query: query)
+        var p = Parser(tokens: toks, query: query, bytes: lexer.bytes, limits: limits)
         if p.peek.kind == .eof { throw p.err("no expression found in input", p.peek) }
         let e = try p.parseExpr(0)
         if p.peek.kind != .eof { throw p.err("unexpected \(p.peek.describe)", p.peek) }
-        return e
+        return e.expr
     }
 
-    private init(tokens: [Token], query: String) {
+    private init(tokens: [Token], query: String, bytes: [UInt8], limits: ParseLimits) {
         self.tokens = tokens
         self.query = query
+        self.bytes = bytes
+        self.limits = limits
+    }
+
+    /// A node one level above its children; refused beyond the depth limit.
+    private func node(_ e: Expr, over h: Int, _ t: Token) throws(ParseError) -> Parsed {
+        if h + 1 > limits.maxDepth { throw depthError(t) }
+        return Parsed(expr: e, height: h + 1)
+    }
+
+    private func depthError(_ t: Token) -> ParseError {
+        err("query nesting depth exceeds \(limits.maxDepth)", t)
     }
 
     private var peek: Token { tokens[i] }
@@ -28,6 +66,10 @@ public struct Parser {
         let t = tokens[i]
         if i < tokens.count - 1 { i += 1 }
         return t
+    }
+
+    private func checkDeadline() throws(ParseError) {
+        if let d = limits.deadline, ContinuousClock.now > d { throw ParseError.timedOut(query) }
     }
 
     private func err(_ msg: String, _ t: Token) -> ParseError { ParseError(query: query, position: t.pos, message: msg) }
@@ -70,8 +112,30 @@ public struct Parser {
         }
     }
 
-    mutating func parseExpr(_ minPrec: Int) throws(ParseError) -> Expr {
-        var lhs = try parseUnary()
+    private struct PendingOp {
+        var op: BinaryOp
+        var mods: BinaryModifiers
+        var matching: VectorMatching?
+        var token: Token
+    }
+
+    /// An expression whose binary operators all bind at least as tight as `minPrec`. Operators are shifted onto
+    /// `ops` and reduced when the next one binds looser (or as loose, left-associative), so a chain of any
+    /// length uses constant stack.
+    mutating func parseExpr(_ minPrec: Int) throws(ParseError) -> Parsed {
+        nesting += 1
+        defer { nesting -= 1 }
+        if nesting > limits.maxDepth { throw depthError(peek) }
+        try checkDeadline()
+        var operands: [Parsed] = [try parseUnary()]
+        var ops: [PendingOp] = []
+        func reduce(_ operands: inout [Parsed], _ ops: inout [PendingOp]) throws(ParseError) {
+            let o = ops.removeLast()
+            let rhs = operands.removeLast()
+            let lhs = operands.removeLast()
+            let e = try makeBinary(o.op, lhs.expr, rhs.expr, o.mods, o.matching, o.token)
+            operands.append(try node(e, over: max(lhs.height, rhs.height), o.token))
+        }
         while let op = binaryOp(peek), op.precedence >= minPrec {
             let opTok = advance()
             var mods = BinaryModifiers()
@@ -93,11 +157,16 @@ public struct Parser {
             } else if keyword == "group_left" || keyword == "group_right" {
                 throw err("unexpected <group_left/group_right> without on/ignoring", peek)
             }
-            let next = op.isRightAssociative ? op.precedence : op.precedence + 1
-            let rhs = try parseExpr(next)
-            lhs = try makeBinary(op, lhs, rhs, mods, matching, opTok)
+            while let top = ops.last,
+                  top.op.precedence > op.precedence || (top.op.precedence == op.precedence && !op.isRightAssociative) {
+                try reduce(&operands, &ops)
+            }
+            ops.append(PendingOp(op: op, mods: mods, matching: matching, token: opTok))
+            if ops.count > limits.maxDepth { throw depthError(opTok) }
+            operands.append(try parseUnary())
         }
-        return lhs
+        while !ops.isEmpty { try reduce(&operands, &ops) }
+        return operands[0]
     }
 
     private func makeBinary(_ op: BinaryOp, _ lhs: Expr, _ rhs: Expr, _ mods0: BinaryModifiers,
@@ -138,16 +207,17 @@ public struct Parser {
         return .binary(op, lhs, rhs, mods)
     }
 
-    private mutating func parseUnary() throws(ParseError) -> Expr {
+    private mutating func parseUnary() throws(ParseError) -> Parsed {
         if peek.kind == .sub || peek.kind == .add {
             let t = advance()
-            let e = try parseExpr(BinaryOp.pow.precedence)
+            let p = try parseExpr(BinaryOp.pow.precedence)
+            let e = p.expr
             if e.type != .scalar && e.type != .vector {
                 throw err("unary expression only allowed on expressions of type scalar or instant vector, got \"\(e.type.documentedName)\"", t)
             }
-            if t.kind == .add { return e }
-            if case .number(let v) = e { return .number(-v) }
-            return .unaryMinus(e)
+            if t.kind == .add { return p }
+            if case .number(let v) = e { return Parsed(expr: .number(-v), height: p.height) }
+            return try node(.unaryMinus(e), over: p.height, t)
         }
         let e = try parsePrimary()
         return try parsePostfix(e)
@@ -155,8 +225,9 @@ public struct Parser {
 
     // MARK: postfix: ranges, subqueries, offset, @
 
-    private mutating func parsePostfix(_ e0: Expr) throws(ParseError) -> Expr {
-        var e = e0
+    private mutating func parsePostfix(_ p0: Parsed) throws(ParseError) -> Parsed {
+        var e = p0.expr
+        var height = p0.height
         while true {
             if peek.kind == .leftBracket {
                 let lb = advance()
@@ -173,6 +244,8 @@ public struct Parser {
                         throw err("subquery is only allowed on instant vector, got \(e.type.documentedName) instead", lb)
                     }
                     if rangeTok.durationMs == 0 { throw err("duration must be greater than 0", rangeTok) }
+                    if height + 1 > limits.maxDepth { throw depthError(lb) }
+                    height += 1
                     e = .subquery(Subquery(expr: e, range: rangeTok.durationMs, step: step))
                 } else {
                     _ = try expect(.rightBracket, "range selector")
@@ -211,7 +284,7 @@ public struct Parser {
                 }
                 e = try setAt(e, at, t)
             } else {
-                return e
+                return Parsed(expr: e, height: height)
             }
         }
     }
@@ -256,20 +329,20 @@ public struct Parser {
 
     // MARK: primaries
 
-    private mutating func parsePrimary() throws(ParseError) -> Expr {
+    private mutating func parsePrimary() throws(ParseError) -> Parsed {
         let t = peek
         switch t.kind {
         case .number:
             _ = advance()
-            return .number(t.number)
+            return Parsed(expr: .number(t.number), height: 1)
         case .string:
             _ = advance()
-            return .string(t.text)
+            return Parsed(expr: .string(t.text), height: 1)
         case .leftParen:
             _ = advance()
-            let e = try parseExpr(0)
+            let p = try parseExpr(0)
             _ = try expect(.rightParen, "paren expression")
-            return .paren(e)
+            return try node(.paren(p.expr), over: p.height, t)
         case .leftBrace:
             return try parseSelector(name: nil, nameTok: t)
         case .metricIdentifier:
@@ -300,12 +373,15 @@ public struct Parser {
         }
     }
 
-    private mutating func parseCall(_ f: Function, _ nameTok: Token) throws(ParseError) -> Expr {
+    private mutating func parseCall(_ f: Function, _ nameTok: Token) throws(ParseError) -> Parsed {
         _ = try expect(.leftParen, "function call")
         var args: [Expr] = []
+        var height = 0
         if peek.kind != .rightParen {
             while true {
-                args.append(try parseExpr(0))
+                let a = try parseExpr(0)
+                height = max(height, a.height)
+                args.append(a.expr)
                 if peek.kind == .comma {
                     _ = advance()
                     continue
@@ -336,10 +412,10 @@ public struct Parser {
                 throw err("expected type \(want.documentedName) in call to function \"\(f.name)\", got \(a.type.documentedName)", nameTok)
             }
         }
-        return .call(f, args)
+        return try node(.call(f, args), over: height, nameTok)
     }
 
-    private mutating func parseAggregate(_ op: AggregateOp) throws(ParseError) -> Expr {
+    private mutating func parseAggregate(_ op: AggregateOp) throws(ParseError) -> Parsed {
         let opTok = advance()
         var grouping: [String] = []
         var without = false
@@ -351,9 +427,12 @@ public struct Parser {
         }
         _ = try expect(.leftParen, "aggregation")
         var args: [Expr] = []
+        var height = 0
         if peek.kind != .rightParen {
             while true {
-                args.append(try parseExpr(0))
+                let a = try parseExpr(0)
+                height = max(height, a.height)
+                args.append(a.expr)
                 if peek.kind == .comma { _ = advance(); continue }
                 break
             }
@@ -384,8 +463,8 @@ public struct Parser {
             }
             param = args[0]
         }
-        return .aggregate(Aggregate(op: op, expr: expr, param: param, grouping: grouping,
-                                    without: without, hasGrouping: hasGrouping))
+        return try node(.aggregate(Aggregate(op: op, expr: expr, param: param, grouping: grouping,
+                                             without: without, hasGrouping: hasGrouping)), over: height, opTok)
     }
 
     private mutating func parseLabelList(_ context: String) throws(ParseError) -> [String] {
@@ -402,43 +481,24 @@ public struct Parser {
         return out
     }
 
-    private mutating func parseSelector(name: String?, nameTok: Token) throws(ParseError) -> Expr {
+    /// The `{…}` of a selector is read by the one selector parser (VigilCore's `SelectorParser`), from the
+    /// query's bytes; the tokens it covered are skipped.
+    private mutating func parseSelector(name: String?, nameTok: Token) throws(ParseError) -> Parsed {
         var matchers: [LabelMatcher] = []
         if let name { matchers.append(.equal(Labels.metricNameLabel, name)) }
         if peek.kind == .leftBrace {
-            _ = advance()
-            while peek.kind != .rightBrace {
-                let lt = advance()
-                guard lt.kind == .identifier else { throw err("unexpected \(lt.describe) in label matching, expected label", lt) }
-                let opTok = advance()
-                let type: LabelMatcher.MatchType
-                switch opTok.kind {
-                case .assign: type = .equal
-                case .neq: type = .notEqual
-                case .eqlRegex: type = .regexMatch
-                case .neqRegex: type = .regexNoMatch
-                default: throw err("unexpected \(opTok.describe) in label matching, expected one of \"=\", \"!=\", \"=~\", \"!~\"", opTok)
-                }
-                let v = advance()
-                guard v.kind == .string else { throw err("unexpected \(v.describe) in label matching, expected string", v) }
-                if lt.text == Labels.metricNameLabel && name != nil {
-                    throw err("metric name must not be set twice: \"\(name!)\" or \"\(v.text)\"", lt)
-                }
-                do {
-                    matchers.append(try LabelMatcher(type, lt.text, v.text))
-                } catch {
-                    throw err("\(error)", v)
-                }
-                if peek.kind == .comma { _ = advance(); continue }
-                if peek.kind != .rightBrace {
-                    throw err("unexpected \(peek.describe) in label matching, expected \",\" or \"}\"", peek)
-                }
+            let (ms, end): ([LabelMatcher], Int)
+            do {
+                (ms, end) = try SelectorParser.matcherList(bytes, from: peek.pos, metricName: name, input: query)
+            } catch {
+                throw err(error.reason, at: error.position)
             }
-            _ = advance()
+            matchers += ms
+            while peek.kind != .eof && peek.pos < end { _ = advance() }
         }
         if !matchers.contains(where: { !$0.matchesEmpty }) {
             throw err("vector selector must contain at least one non-empty matcher", nameTok)
         }
-        return .vectorSelector(VectorSelector(name: name, matchers: matchers))
+        return Parsed(expr: .vectorSelector(VectorSelector(name: name, matchers: matchers)), height: 1)
     }
 }

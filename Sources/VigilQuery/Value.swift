@@ -12,6 +12,14 @@ public struct QueryOptions: Sendable {
     public var maxPointsPerSeries: Int = 11_000
     /// Subquery step when none is given (Prometheus' default evaluation interval), ms.
     public var defaultEvalInterval: Int64 = 60_000
+    /// `--query-max-length`: bytes of query text accepted (longer: 400 naming the limit).
+    public var maxQueryLength: Int = 256 << 10
+    /// Deepest expression tree accepted (parser, evaluator, printer); deeper: 400.
+    public var maxDepth: Int = 256
+    /// `--query-max-concurrency`: queries evaluated at once (Prometheus' `--query.max-concurrency`, default 20).
+    public var maxConcurrency: Int = 20
+    /// How long a query over `maxConcurrency` waits for a slot before 503, seconds.
+    public var maxQueueWait: Double = 10
 
     public init() {}
 }

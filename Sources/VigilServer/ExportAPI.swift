@@ -13,24 +13,23 @@ extension VigilServer {
             let q = Dictionary(items, uniquingKeysWith: { a, _ in a })
             guard !selectors.isEmpty else { return textResponse(.badRequest, "missing match[] parameter") }
             let now = Int64(Date().timeIntervalSince1970 * 1000)
-            var mint = Int64.min, maxt = now + 86_400_000 * 365
-            if let s = q["start"] {
-                guard let t = Self.parseTime(s) else { return textResponse(.badRequest, "invalid start \"\(s)\"") }
-                mint = t
-            }
-            if let s = q["end"] {
-                guard let t = Self.parseTime(s) else { return textResponse(.badRequest, "invalid end \"\(s)\"") }
-                maxt = t
+            var mint = RequestParameters.minTimeMs, maxt = now + 86_400_000 * 365
+            do throws(ParameterError) {
+                if let s = q["start"] { mint = try RequestParameters.time(s, "start") }
+                if let s = q["end"] { maxt = try RequestParameters.time(s, "end") }
+            } catch {
+                return textResponse(.badRequest, error.description)
             }
             var seen = Set<Labels>()
             var out = ""
             for sel in selectors {
                 let matchers: [LabelMatcher]
-                do { matchers = try SimpleSelector.parse(sel) } catch {
-                    return textResponse(.badRequest, "invalid match[] \"\(sel)\": \(error)")
+                do { matchers = try SelectorParser.parse(sel) } catch {
+                    return textResponse(.badRequest, "invalid parameter \"match[]\": \(error)")
                 }
                 let series: [SeriesSamples]
-                do { series = try self.reader.select(matchers, mint: mint, maxt: maxt) } catch {
+                // On the read executor's threads, never inline on the Swift concurrency pool.
+                do { series = try await self.reader.selectAsync(matchers, mint: mint, maxt: maxt) } catch {
                     return textResponse(.internalServerError, "cannot read the store: \(error)")
                 }
                 for s in series where seen.insert(s.labels).inserted {
@@ -51,85 +50,6 @@ extension VigilServer {
             return Response(status: .ok, headers: [.contentType: "application/stream+json"],
                             body: ResponseBody(byteBuffer: ByteBuffer(string: out)))
         }
-    }
-}
-
-/// A series selector without functions: `name`, `name{a="b",c!="d",e=~"x.*"}`, `{__name__=~"up|foo"}`.
-enum SimpleSelector {
-    struct Error: Swift.Error, CustomStringConvertible {
-        let description: String
-    }
-
-    static func parse(_ s: String) throws -> [LabelMatcher] {
-        var chars = Array(s.unicodeScalars)
-        var i = 0
-        func skipSpace() { while i < chars.count && chars[i].properties.isWhitespace { i += 1 } }
-        func ident() -> String {
-            var out = ""
-            while i < chars.count, chars[i] == "_" || chars[i] == ":" || chars[i].properties.isAlphabetic
-                    || ("0"..."9").contains(chars[i]) {
-                out.unicodeScalars.append(chars[i])
-                i += 1
-            }
-            return out
-        }
-        var matchers: [LabelMatcher] = []
-        skipSpace()
-        let name = ident()
-        if !name.isEmpty { matchers.append(.equal("__name__", name)) }
-        skipSpace()
-        if i < chars.count && chars[i] == "{" {
-            i += 1
-            while true {
-                skipSpace()
-                if i < chars.count && chars[i] == "}" { i += 1; break }
-                let ln = ident()
-                guard !ln.isEmpty else { throw Error(description: "expected a label name at offset \(i)") }
-                skipSpace()
-                var op = ""
-                while i < chars.count && "=!~".unicodeScalars.contains(chars[i]) {
-                    op.unicodeScalars.append(chars[i])
-                    i += 1
-                }
-                guard let type = LabelMatcher.MatchType(rawValue: op) else {
-                    throw Error(description: "expected =, !=, =~ or !~ after \(ln)")
-                }
-                skipSpace()
-                guard i < chars.count && (chars[i] == "\"" || chars[i] == "'") else {
-                    throw Error(description: "expected a quoted value for \(ln)")
-                }
-                let quote = chars[i]
-                i += 1
-                var v = ""
-                while i < chars.count && chars[i] != quote {
-                    if chars[i] == "\\" && i + 1 < chars.count {
-                        i += 1
-                        switch chars[i] {
-                        case "n": v += "\n"
-                        case "t": v += "\t"
-                        default: v.unicodeScalars.append(chars[i])
-                        }
-                    } else {
-                        v.unicodeScalars.append(chars[i])
-                    }
-                    i += 1
-                }
-                guard i < chars.count else { throw Error(description: "unterminated string for \(ln)") }
-                i += 1
-                matchers.append(try LabelMatcher(type, ln, v))
-                skipSpace()
-                if i < chars.count && chars[i] == "," { i += 1; continue }
-                if i < chars.count && chars[i] == "}" { i += 1; break }
-                throw Error(description: "expected , or } at offset \(i)")
-            }
-        }
-        skipSpace()
-        guard i == chars.count else { throw Error(description: "unexpected text at offset \(i)") }
-        guard !matchers.isEmpty, matchers.contains(where: { !$0.matchesEmpty }) else {
-            throw Error(description: "a selector needs at least one matcher that does not match the empty string")
-        }
-        chars.removeAll()
-        return matchers
     }
 }
 

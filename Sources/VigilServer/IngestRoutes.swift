@@ -268,10 +268,7 @@ extension VigilServer {
         let openMetrics = MediaTypeHeader(request.headers[.contentType])?.type == "application/openmetrics-text"
         var ts = Int64(Date().timeIntervalSince1970 * 1000)
         if let raw = request.uri.queryParameters["timestamp"].map(String.init) {
-            guard let t = Self.parseTime(raw) else {
-                return textResponse(.badRequest, "invalid timestamp parameter \"\(raw)\" (Unix seconds or RFC 3339)")
-            }
-            ts = t
+            do throws(ParameterError) { ts = try RequestParameters.time(raw, "timestamp") } catch { return textResponse(.badRequest, error.description) }
         }
         return await withBody(request) { body in
             let series: [SeriesSamples]

@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import Hummingbird
 import VigilCore
@@ -24,8 +23,8 @@ public struct QueryAPI: Sendable {
         public var body: String
     }
 
-    static let minTime: Int64 = -9_223_372_036_854_775 // ms, as Prometheus' MinTime
-    static let maxTime: Int64 = 9_223_372_036_854_775
+    static let minTime = RequestParameters.minTimeMs
+    static let maxTime = RequestParameters.maxTimeMs
 
     /// Answers one API call. `endpoint` is the path after `/api/v1/` (e.g. `query_range`, `label/job/values`).
     public func handle(endpoint: String, params: [String: [String]], now: Date = Date()) -> Reply {
@@ -58,7 +57,7 @@ public struct QueryAPI: Sendable {
             let engine = try engineWithTimeout(one("timeout"))
             return PromJSON.data(try engine.rangeQuery(one("query") ?? "", start: start, end: end, step: step))
         case "format_query":
-            let e = try Engine.parse(one("query") ?? "")
+            let e = try Engine.parse(one("query") ?? "", options: engine.options, deadline: engine.deadline())
             return PromJSON.string(e.description)
         case "series":
             guard let matches = p["match[]"], !matches.isEmpty else { throw QueryError.badData("no match[] parameter provided") }
@@ -125,95 +124,23 @@ public struct QueryAPI: Sendable {
         return (s, e)
     }
 
+    /// A `match[]` selector, read by the one selector parser (VigilCore's `SelectorParser`).
     static func selectorMatchers(_ s: String) throws -> [LabelMatcher] {
-        let e: Expr
-        do { e = try Parser.parse(s) } catch { throw QueryError.badData("invalid parameter \"match[]\": \(error)") }
-        guard case .vectorSelector(let vs) = e else {
-            throw QueryError.badData("invalid parameter \"match[]\": 1:1: parse error: expected vector selector")
+        do { return try SelectorParser.parse(s) } catch {
+            throw QueryError.badData("invalid parameter \"match[]\": \(error)")
         }
-        return vs.matchers
     }
 
     // MARK: parameters
 
-    /// Prometheus' parseTime: fractional Unix seconds (rounded to the millisecond) or RFC 3339.
+    /// Prometheus' parseTime (fractional Unix seconds or RFC 3339), checked: see `RequestParameters.time`.
     public static func parseTime(_ s: String, _ name: String) throws(QueryError) -> Int64 {
-        if let d = Double(s), !s.isEmpty, s.first != "+" || s.count > 1 {
-            if d.isFinite {
-                let whole = d.rounded(.towardZero)
-                let frac = ((d - whole) * 1000).rounded(.toNearestOrAwayFromZero)
-                if abs(whole) < 9.2e15 { return Int64(whole) * 1000 + Int64(frac) }
-            }
-        }
-        if let ms = parseRFC3339(s) { return ms }
-        switch s {
-        case "-292273086-05-16T16:47:06Z": return minTime
-        case "292277025-08-18T07:12:54.999999999Z": return maxTime
-        default: break
-        }
-        throw .badData("invalid parameter \"\(name)\": cannot parse \"\(s)\" to a valid timestamp")
+        do { return try RequestParameters.time(s, name) } catch { throw .badData(error.description) }
     }
 
-    /// Prometheus' parseDuration: float seconds or a PromQL duration. Returns ms.
+    /// Prometheus' parseDuration (float seconds or a PromQL duration), checked. Returns ms.
     public static func parseDuration(_ s: String, _ name: String) throws(QueryError) -> Int64 {
-        if let d = Double(s), d.isFinite {
-            let ns = d * 1e9
-            if ns > 9.2e18 || ns < -9.2e18 {
-                throw .badData("invalid parameter \"\(name)\": cannot parse \"\(s)\" to a valid duration. It overflows int64")
-            }
-            return Int64(ns) / 1_000_000
-        }
-        if let ms = try? DurationParser.milliseconds(s) { return ms }
-        throw .badData("invalid parameter \"\(name)\": cannot parse \"\(s)\" to a valid duration")
-    }
-
-    /// RFC 3339 with optional fraction: `2006-01-02T15:04:05.999999999Z07:00`. Returns ms (truncated).
-    public static func parseRFC3339(_ s: String) -> Int64? {
-        let b = Array(s.utf8)
-        func num(_ a: Int, _ n: Int) -> Int? {
-            guard a + n <= b.count else { return nil }
-            var v = 0
-            for i in a..<(a + n) {
-                guard b[i] >= 48 && b[i] <= 57 else { return nil }
-                v = v * 10 + Int(b[i] - 48)
-            }
-            return v
-        }
-        guard b.count >= 20, let y = num(0, 4), b[4] == 45, let mo = num(5, 2), b[7] == 45, let d = num(8, 2),
-              b[10] == 84 || b[10] == 116, let h = num(11, 2), b[13] == 58, let mi = num(14, 2), b[16] == 58,
-              let sec = num(17, 2), (1...12).contains(mo), (1...31).contains(d), h < 24, mi < 60, sec < 60 else { return nil }
-        var i = 19
-        var fracMs = 0
-        if i < b.count, b[i] == 46 {
-            i += 1
-            var digits = 0
-            while i < b.count, b[i] >= 48 && b[i] <= 57 {
-                if digits < 3 { fracMs = fracMs * 10 + Int(b[i] - 48) }
-                digits += 1
-                i += 1
-            }
-            if digits == 0 { return nil }
-            if digits < 3 { for _ in digits..<3 { fracMs *= 10 } }
-        }
-        guard i < b.count else { return nil }
-        var offsetSec = 0
-        if b[i] == 90 || b[i] == 122 {
-            i += 1
-        } else if b[i] == 43 || b[i] == 45 {
-            guard let oh = num(i + 1, 2), b.count > i + 3, b[i + 3] == 58, let om = num(i + 4, 2) else { return nil }
-            offsetSec = (oh * 3600 + om * 60) * (b[i] == 45 ? -1 : 1)
-            i += 6
-        } else { return nil }
-        guard i == b.count else { return nil }
-        // days from civil (Howard Hinnant)
-        let yy = mo <= 2 ? y - 1 : y
-        let era = (yy >= 0 ? yy : yy - 399) / 400
-        let yoe = yy - era * 400
-        let doy = (153 * (mo + (mo > 2 ? -3 : 9)) + 2) / 5 + d - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let days = era * 146_097 + doe - 719_468
-        let secs = Int64(days) * 86400 + Int64(h * 3600 + mi * 60 + sec) - Int64(offsetSec)
-        return secs * 1000 + Int64(fracMs)
+        do { return try RequestParameters.duration(s, name) } catch { throw .badData(error.description) }
     }
 
     /// application/x-www-form-urlencoded (also URL query strings): `+` is a space, keys and values percent-decoded.
@@ -231,14 +158,97 @@ public struct QueryAPI: Sendable {
     }
 }
 
-/// Queries are CPU work; they run here rather than on the Swift concurrency pool, which must stay free
-/// for ingestion and the other handlers on a 2-core machine.
-private let queryQueue = DispatchQueue(label: "vigil.query", qos: .userInitiated, attributes: .concurrent)
+/// Admission for PromQL evaluations (`--query-max-concurrency`, Prometheus' `--query.max-concurrency`): at most
+/// `limit` at once; the next ones wait in FIFO order up to `maxWait`, then get 503. Waiting is timed by the
+/// injected `VigilClock`.
+final class QueryGate: @unchecked Sendable {
+    private let lock = NSLock()
+    private let limit: Int
+    private let maxWaitMs: Int64
+    private let clock: any VigilClock
+    private var active = 0
+    private var nextID = 0
+    private var waiters: [(id: Int, c: CheckedContinuation<Bool, Never>)] = []
+
+    init(limit: Int, maxWait: Double, clock: any VigilClock) {
+        self.limit = max(1, limit)
+        self.maxWaitMs = Int64(max(0, min(maxWait, 86_400)) * 1000)
+        self.clock = clock
+    }
+
+    /// true: a slot is held (call `release`); false: waited `maxWait` in vain.
+    func acquire() async -> Bool {
+        if tryTake() { return true }
+        let waitMs = maxWaitMs
+        let clock = self.clock
+        return await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+            guard let id = takeOrEnqueue(c) else {
+                c.resume(returning: true)
+                return
+            }
+            Task {
+                try? await clock.sleep(millis: waitMs)
+                self.expire(id)
+            }
+        }
+    }
+
+    private func tryTake() -> Bool {
+        lock.withLock {
+            guard active < limit && waiters.isEmpty else { return false }
+            active += 1
+            return true
+        }
+    }
+
+    /// nil: a slot was free and is now held; otherwise the waiter's id.
+    private func takeOrEnqueue(_ c: CheckedContinuation<Bool, Never>) -> Int? {
+        lock.withLock {
+            if active < limit && waiters.isEmpty {
+                active += 1
+                return nil
+            }
+            let id = nextID
+            nextID += 1
+            waiters.append((id, c))
+            return id
+        }
+    }
+
+    /// Queries waiting for a slot (tests, self-metrics).
+    var waiting: Int { lock.withLock { waiters.count } }
+
+    private func expire(_ id: Int) {
+        lock.lock()
+        guard let k = waiters.firstIndex(where: { $0.id == id }) else { lock.unlock(); return }
+        let w = waiters.remove(at: k)
+        lock.unlock()
+        w.c.resume(returning: false)
+    }
+
+    func release() {
+        lock.lock()
+        if waiters.isEmpty {
+            active -= 1
+            lock.unlock()
+            return
+        }
+        let w = waiters.removeFirst() // the slot passes to the oldest waiter
+        lock.unlock()
+        w.c.resume(returning: true)
+    }
+}
 
 /// Mounts the Prometheus query API under `/api/v1/` (GET, and form POST where Prometheus accepts it).
+///
+/// Every call runs on `ReadExecutor.shared` (dedicated threads), never on the Swift concurrency pool: parsing,
+/// evaluation and store reads block. `query` and `query_range` also pass the `QueryGate`.
 public func addQueryRoutes<Context: RequestContext>(to router: Router<Context>, reader: any SeriesReader,
-                                                    options: QueryOptions = QueryOptions(), version: String = "0.1.0") {
+                                                    options: QueryOptions = QueryOptions(), version: String = "0.1.0",
+                                                    executor: ReadExecutor = .shared,
+                                                    clock: any VigilClock = WallClock()) {
     let api = QueryAPI(reader: reader, options: options, version: version)
+    let gate = QueryGate(limit: options.maxConcurrency, maxWait: options.maxQueueWait, clock: clock)
     let endpoints = ["query", "query_range", "series", "labels", "metadata", "status/buildinfo", "status/runtimeinfo",
                      "format_query", "query_exemplars", "label/{name}/values"]
     for ep in endpoints {
@@ -256,11 +266,18 @@ public func addQueryRoutes<Context: RequestContext>(to router: Router<Context>, 
             }
             let e = endpoint
             let ps = params
-            let reply = await withCheckedContinuation { (c: CheckedContinuation<QueryAPI.Reply, Never>) in
-                queryQueue.async { c.resume(returning: api.handle(endpoint: e, params: ps)) }
+            let gated = ep == "query" || ep == "query_range"
+            let reply: QueryAPI.Reply
+            if gated, !(await gate.acquire()) {
+                reply = QueryAPI.Reply(status: 503, body: PromJSON.error(
+                    "unavailable", "too many concurrent queries (--query-max-concurrency \(options.maxConcurrency)); retry later"))
+            } else {
+                reply = await executor.run { api.handle(endpoint: e, params: ps) }
+                if gated { gate.release() }
             }
             var headers = HTTPFields()
             headers[.contentType] = "application/json"
+            if reply.status == 503 { headers[.retryAfter] = "1" }
             return Response(status: .init(code: reply.status), headers: headers,
                             body: ResponseBody(byteBuffer: ByteBuffer(string: reply.body)))
         }

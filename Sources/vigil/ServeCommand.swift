@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import VigilCore
+import VigilQuery
 import VigilServer
 import VigilStore
 
@@ -79,6 +80,12 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Request body bytes held at once before answering 503.")
     var maxInflightBytes = 512 << 20
 
+    @Option(help: "PromQL queries evaluated at once; more wait (up to 10 s) for a slot, then get 503 (Prometheus' --query.max-concurrency).")
+    var queryMaxConcurrency = 20
+
+    @Option(help: "Longest PromQL query accepted, in bytes (400 above).")
+    var queryMaxLength = 256 << 10
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -140,7 +147,13 @@ struct ServeCommand: AsyncParsableCommand {
                                  decoders: StoreWiring.decoders(limits: opts.limits), logger: logger,
                                  existingSeries: (try? store.tsdb?.stats().series) ?? 0)
         store.attach(server)
-        server.addRoutes { router, reader in addQueryRoutes(to: router, reader: reader) }
+        guard queryMaxConcurrency > 0 else { throw ValidationError("--query-max-concurrency must be positive") }
+        guard queryMaxLength > 0 else { throw ValidationError("--query-max-length must be positive") }
+        var queryOptions = QueryOptions()
+        queryOptions.maxConcurrency = queryMaxConcurrency
+        queryOptions.maxQueryLength = queryMaxLength
+        let qo = queryOptions
+        server.addRoutes { router, reader in addQueryRoutes(to: router, reader: reader, options: qo) }
         if let forecast { try server.enableOnlineForecaster(forecast, appender: store.appender) }
         try await server.runService()
         try await store.close()
