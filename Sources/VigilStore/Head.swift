@@ -81,6 +81,9 @@ final class Head: @unchecked Sendable {
     var nextRef: UInt64 = 1
     /// Newest sample time across all series (for the retention bound on appends).
     var maxTime: Int64 = .min
+    /// A lower bound of every chunk's newest sample time, head and SQLite (retention has nothing to
+    /// delete while its cutoff is at or below this, and skips its walks over every series).
+    var chunkMaxTimeBound: Int64 = .max
     /// Series with sealed chunks waiting for SQLite.
     var dirty: [MemSeries] = []
     var sealedChunkCount = 0
@@ -229,6 +232,7 @@ final class Head: @unchecked Sendable {
         }
         if s.open.count == 0 {
             openChunkCount += 1
+            if t < chunkMaxTimeBound { chunkMaxTimeBound = t }
             let w = floorDiv(t, chunkRange)
             s.openBoundary = w >= Int64.max / chunkRange ? .max : (w + 1) * chunkRange
         }

@@ -147,6 +147,7 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
                 s.persistedMax = hi
                 s.maxTime = hi
                 if hi > head.maxTime { head.maxTime = hi }
+                if lo < head.chunkMaxTimeBound { head.chunkMaxTimeBound = lo }
             }
         }
 
@@ -548,6 +549,8 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
         guard newest != .min else { return result }
         let cutoff = newest &- options.retention
         result.cutoff = cutoff
+        // Nothing can be older than the cutoff: skip the walks over every series and the scan of SQLite.
+        if head.lock.withLock({ cutoff <= head.chunkMaxTimeBound }) { return result }
         // Head: drop sealed and open chunks entirely older than the cutoff.
         var headDropped = 0
         head.lock.withLock {
@@ -596,6 +599,8 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
                 if !s.hasData { emptySeries.append((s.ref, s.labels)) }
             }
         }
+        // Every chunk left ends at or after the cutoff.
+        head.lock.withLock { head.chunkMaxTimeBound = max(head.chunkMaxTimeBound, cutoff) }
         if !emptySeries.isEmpty {
             try writer.transaction {
                 let del = try writer.prepare("DELETE FROM series WHERE id=?1")
