@@ -29,6 +29,7 @@ def main():
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--max-queries", type=int, default=10000)
     ap.add_argument("--nocache", action="store_true", help="add nocache=1 (VictoriaMetrics)")
+    ap.add_argument("--stop-file", help="also stop as soon as this file exists")
     ap.add_argument("--json")
     a = ap.parse_args()
     u = urllib.parse.urlparse(a.base)
@@ -40,7 +41,8 @@ def main():
     errors = 0
     t_end = time.time() + a.seconds
     n = 0
-    while time.time() < t_end and n < a.max_queries:
+    import os
+    while time.time() < t_end and n < a.max_queries and not (a.stop_file and os.path.exists(a.stop_file)):
         q = QUERIES[n % len(QUERIES)]
         params = {"query": q, "start": a.start_ms / 1000.0, "end": a.end_ms / 1000.0, "step": a.step}
         if a.nocache:
