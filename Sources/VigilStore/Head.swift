@@ -197,6 +197,14 @@ final class Head: @unchecked Sendable {
         return ref >= UInt64(Int32.max) ? byRef[ref].map { Unmanaged.passUnretained($0) } : nil
     }
 
+    /// Calls `body` with every series in ascending ref order (the dense ref table: no sort).
+    func forEachInRefOrderLocked(_ body: (MemSeries) -> Void) {
+        for u in slots { if let u { body(u.takeUnretainedValue()) } }
+        if nextRef > UInt64(slots.count) {
+            for s in byRef.values.filter({ $0.ref >= UInt64(slots.count) }).sorted(by: { $0.ref < $1.ref }) { body(s) }
+        }
+    }
+
     /// The series with `ref`, if any.
     @inline(__always)
     func seriesLocked(_ ref: UInt64) -> MemSeries? {
