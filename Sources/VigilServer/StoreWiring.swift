@@ -105,7 +105,8 @@ extension VigilServer {
             }
         }
         metrics.addProvider {
-            guard let s = try? db.stats() else { return "" }
+            // Counters the store keeps as it changes: no walk over the head, no count over the chunks table.
+            let s = db.counters()
             return """
                 # HELP vigil_store_series Series in the store.
                 # TYPE vigil_store_series gauge
@@ -113,6 +114,10 @@ extension VigilServer {
                 # HELP vigil_store_samples Samples in the store (head + persisted).
                 # TYPE vigil_store_samples gauge
                 vigil_store_samples \(s.samples)
+                # HELP vigil_store_chunks Chunks in the store by part (head: open and sealed in memory; sqlite: rows).
+                # TYPE vigil_store_chunks gauge
+                vigil_store_chunks{part="head"} \(s.headChunks)
+                vigil_store_chunks{part="sqlite"} \(s.persistedChunks)
                 # HELP vigil_store_bytes Bytes on disk by part.
                 # TYPE vigil_store_bytes gauge
                 vigil_store_bytes{part="sqlite"} \(s.sqliteBytes)

@@ -3,7 +3,7 @@ import CVigilPrefetch
 import VigilChunk
 import VigilCore
 
-/// One series in memory. Every mutable field is guarded by `Head.lock`.
+/// One series in memory. Every mutable field is guarded by `Head.lock`; `ref` and `labels` never change.
 final class MemSeries {
     let ref: UInt64
     let labels: Labels
@@ -56,14 +56,19 @@ struct SeriesSnapshot {
     let rank: Int
 }
 
-/// The in-memory part of the store: series, their open and sealed chunks, the postings index.
-/// All state is guarded by `lock`; methods named `...Locked` require it held.
+/// The in-memory part of the store: series, their open and sealed chunks, and the postings index.
+/// Series state is guarded by `lock` (methods named `...Locked` require it held); the postings index
+/// has its own lock (`index.lock`, taken after `lock` when series come or go), so resolving a
+/// query's matchers does not hold up appends.
 final class Head: @unchecked Sendable {
     let lock = NSLock()
 
     let chunkRange: Int64
     let samplesPerChunk: Int
     let retention: Int64
+
+    /// name → value → refs, under its own lock.
+    let index = PostingsIndex()
 
     // Guarded by `lock`:
     private(set) var byRef: [UInt64: MemSeries] = [:]
@@ -73,19 +78,29 @@ final class Head: @unchecked Sendable {
     /// Series by `seriesHash(labels)`; different label sets sharing a hash go to `collisions`.
     private var byHash: [UInt64: MemSeries] = [:]
     private var collisions: [UInt64: [MemSeries]] = [:]
-    /// name → value → refs (ascending).
-    private(set) var postings: [String: [String: [UInt64]]] = [:]
     var nextRef: UInt64 = 1
     /// Newest sample time across all series (for the retention bound on appends).
     var maxTime: Int64 = .min
+    /// A lower bound of every chunk's newest sample time, head and SQLite (retention has nothing to
+    /// delete while its cutoff is at or below this, and skips its walks over every series).
+    var chunkMaxTimeBound: Int64 = .max
     /// Series with sealed chunks waiting for SQLite.
     var dirty: [MemSeries] = []
     var sealedChunkCount = 0
+    /// Series whose open chunk holds at least one sample.
+    var openChunkCount = 0
+    /// Samples in open and sealed head chunks.
+    var headSampleCount = 0
+    /// Rows and samples in SQLite's `chunks` table (kept by the maintenance path as it writes).
+    var persistedChunkCount = 0
+    var persistedSampleCount = 0
     /// WAL bytes written since the last checkpoint.
     var walBytesSinceCheckpoint = 0
+    /// Size of the WAL the last checkpoint wrote (the live series and open chunks).
+    var walBytesAtCheckpoint = 0
     var closed = false
     /// Bumped when a series is created or removed; `rankedGeneration` is the one `rank`s were set for.
-    private var generation = 0
+    private(set) var generation = 0
     private var rankedGeneration = -1
 
     init(chunkRange: Int64, samplesPerChunk: Int, retention: Int64) {
@@ -104,26 +119,17 @@ final class Head: @unchecked Sendable {
         return nil
     }
 
+    /// Creates a series (its label strings shared with the index's) and indexes it.
     @discardableResult
     func createLocked(ref: UInt64, labels: Labels, hash: UInt64) -> MemSeries {
-        let s = MemSeries(ref: ref, labels: labels)
+        let interned = index.lock.withWriteLock { index.addLocked(labels, ref: ref) }
+        let s = MemSeries(ref: ref, labels: interned)
         if byHash[hash] == nil { byHash[hash] = s } else { collisions[hash, default: []].append(s) }
         byRef[ref] = s
         if ref < UInt64(Int32.max) {
             let i = Int(ref)
             if i >= slots.count { slots.append(contentsOf: repeatElement(nil, count: max(i + 1 - slots.count, slots.count / 2))) }
             slots[i] = Unmanaged.passUnretained(s)
-        }
-        for l in labels {
-            // refs are mostly created in ascending order; keep the lists sorted regardless
-            var list = postings[l.name]?[l.value] ?? []
-            if let last = list.last, last > ref {
-                let i = list.firstIndex { $0 > ref } ?? list.count
-                list.insert(ref, at: i)
-            } else {
-                list.append(ref)
-            }
-            postings[l.name, default: [:]][l.value] = list
         }
         if ref >= nextRef { nextRef = ref + 1 }
         generation += 1
@@ -148,39 +154,61 @@ final class Head: @unchecked Sendable {
         }
     }
 
-    func removeLocked(_ s: MemSeries) {
-        byRef[s.ref] = nil
-        if s.ref < UInt64(slots.count) { slots[Int(s.ref)] = nil }
-        generation += 1
-        let h = seriesHash(s.labels)
-        if byHash[h] === s {
-            if var c = collisions[h], !c.isEmpty {
-                byHash[h] = c.removeFirst()
+    func removeLocked(_ s: MemSeries) { removeLocked([s]) }
+
+    /// Drops series from the map and the index (one pass over each affected posting list).
+    func removeLocked(_ gone: [MemSeries]) {
+        guard !gone.isEmpty else { return }
+        var wasDirty = false
+        for s in gone {
+            byRef[s.ref] = nil
+            if s.ref < UInt64(slots.count) { slots[Int(s.ref)] = nil }
+            let h = seriesHash(s.labels)
+            if byHash[h] === s {
+                if var c = collisions[h], !c.isEmpty {
+                    byHash[h] = c.removeFirst()
+                    collisions[h] = c.isEmpty ? nil : c
+                } else {
+                    byHash[h] = nil
+                }
+            } else if var c = collisions[h] {
+                c.removeAll { $0 === s }
                 collisions[h] = c.isEmpty ? nil : c
-            } else {
-                byHash[h] = nil
             }
-        } else if var c = collisions[h] {
-            c.removeAll { $0 === s }
-            collisions[h] = c.isEmpty ? nil : c
+            headSampleCount -= s.headSampleCount
+            if s.open.count > 0 { openChunkCount -= 1 }
+            if s.isDirty {
+                sealedChunkCount -= s.sealed.count
+                s.isDirty = false
+                wasDirty = true
+            }
         }
-        for l in s.labels {
-            guard var values = postings[l.name], var list = values[l.value] else { continue }
-            list.removeAll { $0 == s.ref }
-            values[l.value] = list.isEmpty ? nil : list
-            postings[l.name] = values.isEmpty ? nil : values
+        if wasDirty {
+            let ids = Set(gone.map { ObjectIdentifier($0) })
+            dirty.removeAll { ids.contains(ObjectIdentifier($0)) }
         }
-        if s.isDirty {
-            dirty.removeAll { $0 === s }
-            sealedChunkCount -= s.sealed.count
-            s.isDirty = false
-        }
+        generation += 1
+        index.lock.withWriteLock { index.removeLocked(gone.map { ($0.ref, $0.labels) }) }
     }
 
     @inline(__always)
     func slotLocked(_ ref: UInt64) -> Unmanaged<MemSeries>? {
         if ref < UInt64(slots.count) { return slots[Int(ref)] }
         return ref >= UInt64(Int32.max) ? byRef[ref].map { Unmanaged.passUnretained($0) } : nil
+    }
+
+    /// Calls `body` with every series in ascending ref order (the dense ref table: no sort).
+    func forEachInRefOrderLocked(_ body: (MemSeries) -> Void) {
+        for u in slots { if let u { body(u.takeUnretainedValue()) } }
+        if nextRef > UInt64(slots.count) {
+            for s in byRef.values.filter({ $0.ref >= UInt64(slots.count) }).sorted(by: { $0.ref < $1.ref }) { body(s) }
+        }
+    }
+
+    /// The series with `ref`, if any.
+    @inline(__always)
+    func seriesLocked(_ ref: UInt64) -> MemSeries? {
+        slotLocked(ref)?.takeUnretainedValue()
     }
 
     /// Prefetches series `ref` (`deep`: also its open chunk's tail, which needs the series cached).
@@ -211,10 +239,13 @@ final class Head: @unchecked Sendable {
             cutLocked(s)
         }
         if s.open.count == 0 {
+            openChunkCount += 1
+            if t < chunkMaxTimeBound { chunkMaxTimeBound = t }
             let w = floorDiv(t, chunkRange)
             s.openBoundary = w >= Int64.max / chunkRange ? .max : (w + 1) * chunkRange
         }
         s.tailHint = s.open.appendReturningTail(t, v)
+        headSampleCount &+= 1
         s.maxTime = t
         s.lastValueBits = v.bitPattern
     }
@@ -224,6 +255,7 @@ final class Head: @unchecked Sendable {
         s.sealed.append(s.open)
         s.open = ChunkBuilder()
         sealedChunkCount += 1
+        openChunkCount -= 1
         if !s.isDirty {
             s.isDirty = true
             dirty.append(s)
@@ -237,58 +269,82 @@ final class Head: @unchecked Sendable {
 
     // MARK: selection
 
-    /// Refs of series matching every matcher, ascending.
-    func selectRefsLocked(_ matchers: [LabelMatcher]) -> [UInt64] {
+    /// Series matching every matcher: candidates from the postings index (nil: every series), and
+    /// the matchers the index cannot answer, checked against each candidate's labels by `snapshot`.
+    /// Takes only the index lock (briefly: regexes run outside it).
+    func plan(_ matchers: [LabelMatcher]) -> SelectionPlan {
         var candidate: [UInt64]? = nil
         for m in matchers where !m.matchesEmpty {
-            let list = postingsLocked(for: m)
+            let list = index.postings(for: m)
             candidate = candidate.map { intersect($0, list) } ?? list
-            if candidate?.isEmpty == true { return [] }
+            if candidate?.isEmpty == true { return SelectionPlan(refs: [], filters: []) }
         }
-        var refs = candidate ?? byRef.keys.sorted()
         let filters = matchers.filter { $0.matchesEmpty || ($0.type != .equal && $0.literalAlternatives == nil) }
-        if !filters.isEmpty {
-            refs = refs.filter { r in
-                guard let s = byRef[r] else { return false }
-                return filters.allSatisfy { $0.matches(s.labels) }
-            }
-        }
-        return refs
+        return SelectionPlan(refs: candidate, filters: filters)
     }
 
-    /// Postings for a matcher that does not match the empty string.
-    private func postingsLocked(for m: LabelMatcher) -> [UInt64] {
-        guard let values = postings[m.name] else { return [] }
-        switch m.type {
-        case .equal:
-            return values[m.value] ?? []
-        case .regexMatch:
-            if let lits = m.literalAlternatives {
-                return unionAll(lits.compactMap { values[$0] })
-            }
-            return unionAll(values.compactMap { m.matches($0.key) ? $0.value : nil })
-        case .notEqual, .regexNoMatch:
-            return unionAll(values.compactMap { m.matches($0.key) ? $0.value : nil })
-        }
+    /// Refs of series matching every matcher, ascending (tests; queries use `plan` and `snapshot`).
+    func selectRefs(_ matchers: [LabelMatcher]) -> [UInt64] {
+        var out: [UInt64] = []
+        visit(plan(matchers)) { s in out.append(s.ref) }
+        return out
     }
 
-    func snapshotLocked(_ refs: [UInt64], mint: Int64, maxt: Int64) -> [SeriesSnapshot] {
+    /// Calls `body` with each series of `plan` that still exists and passes its filters, ascending
+    /// ref, holding `lock` for at most `batch` series at a time (appends go on in between; each
+    /// series is seen whole). Returns whether the series' ranks were valid, and for one generation,
+    /// over the whole walk.
+    @discardableResult
+    func visit(_ plan: SelectionPlan, batch: Int = 4096, _ body: (MemSeries) -> Void) -> Bool {
+        let refs: [UInt64] = plan.refs ?? lock.withLock { byRef.keys.sorted() }
+        var rankedGen: Int? = nil
+        var ranked = true
+        var i = 0
+        repeat {
+            let end = min(refs.count, i + batch)
+            lock.withLock {
+                if ranksValidLocked {
+                    if rankedGen == nil { rankedGen = generation } else if rankedGen != generation { ranked = false }
+                } else {
+                    ranked = false
+                }
+                for k in i..<end {
+                    guard let s = seriesLocked(refs[k]) else { continue }
+                    if !plan.filters.isEmpty && !plan.filters.allSatisfy({ $0.matches(s.labels) }) { continue }
+                    body(s)
+                }
+            }
+            i = end
+        } while i < refs.count
+        return ranked
+    }
+
+    /// Copies the head chunks overlapping [mint, maxt] of the series in `plan`; also returns whether
+    /// their `rank`s are label order.
+    func snapshot(_ plan: SelectionPlan, mint: Int64, maxt: Int64) -> ([SeriesSnapshot], Bool) {
         var out: [SeriesSnapshot] = []
-        out.reserveCapacity(refs.count)
-        for r in refs {
-            guard let s = byRef[r] else { continue }
+        out.reserveCapacity(plan.refs?.count ?? 0)
+        let ranked = visit(plan) { s in
             let hasPersisted = s.persistedMin <= s.persistedMax && s.persistedMin <= maxt && s.persistedMax >= mint
             var chunks: [ChunkBuilder] = []
             for c in s.sealed where c.minTime <= maxt && c.maxTime >= mint { chunks.append(c) }
             if s.open.count > 0 && s.open.minTime <= maxt && s.open.maxTime >= mint { chunks.append(s.open) }
             if hasPersisted || !chunks.isEmpty {
-                out.append(SeriesSnapshot(ref: r, labels: s.labels, hasPersisted: hasPersisted, headChunks: chunks, rank: s.rank))
+                out.append(SeriesSnapshot(ref: s.ref, labels: s.labels, hasPersisted: hasPersisted, headChunks: chunks, rank: s.rank))
             }
         }
-        return out
+        return (out, ranked)
     }
 
     var seriesCountLocked: Int { byRef.count }
+}
+
+/// What `Head.plan` resolved from the postings index.
+struct SelectionPlan {
+    /// Candidate refs, ascending; nil: every series.
+    let refs: [UInt64]?
+    /// Matchers to check against each candidate's labels.
+    let filters: [LabelMatcher]
 }
 
 func intersect(_ a: [UInt64], _ b: [UInt64]) -> [UInt64] {

@@ -6,7 +6,9 @@ import VigilCore
 // writes (one connection, under `TSDB.maintenance`); readers use pooled connections.
 
 enum Schema {
-    static let version: Int64 = 2
+    /// 3: no `label_index` table (format 2 wrote one on every persist and never read it; the head
+    /// builds its postings from `series` at open). A format-2 directory is upgraded in place on open.
+    static let version: Int64 = 3
 
     static let create = """
         CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;
@@ -16,11 +18,6 @@ enum Schema {
         CREATE TABLE IF NOT EXISTS series(
             id INTEGER PRIMARY KEY,
             labels BLOB NOT NULL);
-        CREATE TABLE IF NOT EXISTS label_index(
-            name TEXT NOT NULL,
-            value TEXT NOT NULL,
-            series_ids BLOB NOT NULL,
-            PRIMARY KEY(name, value)) WITHOUT ROWID;
         CREATE TABLE IF NOT EXISTS chunks(
             id INTEGER PRIMARY KEY,
             series_id INTEGER NOT NULL,
@@ -30,31 +27,6 @@ enum Schema {
             data BLOB NOT NULL);
         CREATE INDEX IF NOT EXISTS chunks_by_series ON chunks(series_id, max_time);
         """
-}
-
-/// Postings blob: uvarint count, then ascending series ids as uvarint deltas.
-func encodePostings(_ refs: [UInt64]) -> [UInt8] {
-    var out: [UInt8] = []
-    putUvarint(&out, UInt64(refs.count))
-    var prev: UInt64 = 0
-    for r in refs {
-        putUvarint(&out, r &- prev)
-        prev = r
-    }
-    return out
-}
-
-func decodePostings(_ buf: UnsafeRawBufferPointer) throws(DecodeError) -> [UInt64] {
-    var r = ByteReader(buf)
-    let n = try r.count(limit: buf.count)
-    var out: [UInt64] = []
-    out.reserveCapacity(n)
-    var prev: UInt64 = 0
-    for _ in 0..<n {
-        prev &+= try r.uvarint()
-        out.append(prev)
-    }
-    return out
 }
 
 /// A chunk ready for SQLite.
@@ -82,7 +54,17 @@ extension SQLiteConnection {
         // FULL: a commit is on disk before the WAL segments it replaces are deleted.
         try exec("PRAGMA synchronous=FULL")
         try exec(Schema.create)
-        let v = try scalarInt("SELECT value FROM meta WHERE key='format_version'")
+        var v = try scalarInt("SELECT value FROM meta WHERE key='format_version'")
+        if v == 2 {
+            // Format 2 = 3 plus the unread `label_index` table: drop it (its pages go back to the
+            // free list and incremental vacuum returns them).
+            try transaction {
+                try exec("DROP TABLE IF EXISTS label_index")
+                try exec("UPDATE meta SET value=\(Schema.version) WHERE key='format_version'")
+            }
+            try exec("PRAGMA incremental_vacuum")
+            v = Schema.version
+        }
         if let v, v != Schema.version {
             throw StoreCorruption(message: "\(path): unsupported format_version \(v) (this build reads \(Schema.version)"
                 + (v < Schema.version ? "; the directory was written by an older Vigil: export it with that build, or start afresh)" : ")"))
@@ -90,13 +72,12 @@ extension SQLiteConnection {
         if v == nil { try exec("INSERT INTO meta(key, value) VALUES('format_version', \(Schema.version))") }
     }
 
-    /// Inserts series rows (and their label-index entries) and chunks in one transaction. Series rows go
-    /// in ascending id order so their pages fill densely.
+    /// Inserts series rows and chunks in one transaction. Series rows go in ascending id order so their
+    /// pages fill densely.
     func persist(newSeries: [(UInt64, Labels)], chunks: [ChunkRow], symbols: SymbolTable) throws {
         try transaction {
             if !newSeries.isEmpty {
                 let ins = try prepare("INSERT OR REPLACE INTO series(id, labels) VALUES(?1, ?2)")
-                var byPair: [Label: [UInt64]] = [:]
                 var blob: [UInt8] = []
                 for (ref, labels) in newSeries.sorted(by: { $0.0 < $1.0 }) {
                     blob.removeAll(keepingCapacity: true)
@@ -105,9 +86,7 @@ extension SQLiteConnection {
                     ins.bind(1, Int64(bitPattern: ref))
                     ins.bind(2, blob)
                     try ins.run()
-                    for l in labels { byPair[l, default: []].append(ref) }
                 }
-                try updatePostings(byPair, adding: true)
             }
             try insertChunks(chunks)
         }
@@ -127,39 +106,6 @@ extension SQLiteConnection {
         }
     }
 
-    /// Adds or removes refs in the label index rows of the given pairs. Call inside a transaction.
-    func updatePostings(_ byPair: [Label: [UInt64]], adding: Bool) throws {
-        let get = try prepare("SELECT series_ids FROM label_index WHERE name=?1 AND value=?2")
-        let put = try prepare("INSERT OR REPLACE INTO label_index(name, value, series_ids) VALUES(?1, ?2, ?3)")
-        let del = try prepare("DELETE FROM label_index WHERE name=?1 AND value=?2")
-        for (pair, refs) in byPair {
-            get.reset()
-            get.bind(1, pair.name)
-            get.bind(2, pair.value)
-            var current: [UInt64] = []
-            if try get.step() {
-                do { current = try decodePostings(get.blob(0)) } catch {
-                    throw StoreCorruption(message: "\(path): label_index row \(pair.name)=\"\(pair.value)\": \(error)")
-                }
-            }
-            get.reset()
-            var set = Set(current)
-            if adding { set.formUnion(refs) } else { set.subtract(refs) }
-            if set.isEmpty {
-                del.reset()
-                del.bind(1, pair.name)
-                del.bind(2, pair.value)
-                try del.run()
-            } else {
-                put.reset()
-                put.bind(1, pair.name)
-                put.bind(2, pair.value)
-                put.bind(3, encodePostings(set.sorted()))
-                try put.run()
-            }
-        }
-    }
-
     /// Every series row.
     func loadSeries(symbols: SymbolTable) throws -> [(UInt64, Labels)] {
         let q = try prepare("SELECT id, labels FROM series ORDER BY id")
@@ -174,6 +120,20 @@ extension SQLiteConnection {
             }
         }
         return out
+    }
+
+    /// Per series: min and max time over its chunks; and the rows and samples in all (one scan, at open).
+    func chunkSummary() throws -> ([UInt64: (Int64, Int64)], (chunks: Int, samples: Int)) {
+        let q = try prepare("SELECT series_id, min(min_time), max(max_time), count(*), sum(num_samples) FROM chunks GROUP BY series_id")
+        defer { q.reset() }
+        var out: [UInt64: (Int64, Int64)] = [:]
+        var chunks = 0, samples = 0
+        while try q.step() {
+            out[UInt64(bitPattern: q.int64(0))] = (q.int64(1), q.int64(2))
+            chunks += Int(q.int64(3))
+            samples += Int(q.int64(4))
+        }
+        return (out, (chunks, samples))
     }
 
     /// Per series: min and max time over its chunks.
@@ -312,6 +272,8 @@ public struct CompactionResult: Sendable, Equatable {
     public var rowsBefore = 0
     public var rowsAfter = 0
     public var samples = 0
+    /// Samples the merge dropped (a timestamp present in two rows is kept once).
+    public var samplesDropped = 0
 }
 
 extension SQLiteConnection {
@@ -372,7 +334,9 @@ extension SQLiteConnection {
                 guard ids.count > 1 else { continue }
                 var sortedOK = true
                 for j in 1..<max(1, ts.count) where ts[j] <= ts[j - 1] { sortedOK = false; break }
+                let decoded = ts.count
                 if !sortedOK { sortByTime(&ts, &vs) }
+                result.samplesDropped += decoded - ts.count
                 let blob = ChunkCodec.encodeBest(timestamps: ts[...], values: vs[...])
                 replace.append((ids, ChunkRow(ref: UInt64(bitPattern: k.ref), minTime: lo, maxTime: hi, count: ts.count, blob: blob)))
                 result.rowsBefore += ids.count

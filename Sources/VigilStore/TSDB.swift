@@ -63,6 +63,23 @@ public struct TSDBStats: Sendable, CustomStringConvertible {
     }
 }
 
+/// What `TSDB.counters()` reports: figures kept as the store changes (no walk, no query).
+public struct StoreCounters: Sendable, Equatable {
+    /// Series in the head (every series the store holds).
+    public var series = 0
+    /// Open and sealed chunks in memory, and their samples.
+    public var headChunks = 0
+    public var headSamples = 0
+    /// Rows of SQLite's `chunks` table, and their samples.
+    public var persistedChunks = 0
+    public var persistedSamples = 0
+    /// File sizes: `vigil.db` with its `-wal`/`-shm`, and the WAL segments.
+    public var sqliteBytes = 0
+    public var walBytes = 0
+    public var samples: Int { headSamples + persistedSamples }
+    public var chunks: Int { headChunks + persistedChunks }
+}
+
 public struct RetentionResult: Sendable, Equatable {
     public var deletedChunks = 0
     public var deletedSeries = 0
@@ -119,7 +136,9 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
 
         // SQLite first: series ids and how far each series is persisted.
         try symbols.load(conn)
-        let ranges = try conn.chunkRanges()
+        let (ranges, totals) = try conn.chunkSummary()
+        head.persistedChunkCount = totals.chunks
+        head.persistedSampleCount = totals.samples
         for (ref, labels) in try conn.loadSeries(symbols: symbols) {
             let s = head.createLocked(ref: ref, labels: labels, hash: seriesHash(labels))
             s.inSQLite = true
@@ -128,6 +147,7 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
                 s.persistedMax = hi
                 s.maxTime = hi
                 if hi > head.maxTime { head.maxTime = hi }
+                if lo < head.chunkMaxTimeBound { head.chunkMaxTimeBound = lo }
             }
         }
 
@@ -221,9 +241,7 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
 
     public func select(_ matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [SeriesSamples] {
         guard mint <= maxt else { return [] }
-        let (snaps, ranked) = head.lock.withLock {
-            (head.snapshotLocked(head.selectRefsLocked(matchers), mint: mint, maxt: maxt), head.ranksValidLocked)
-        }
+        let (snaps, ranked) = head.snapshot(head.plan(matchers), mint: mint, maxt: maxt)
         if snaps.isEmpty { return [] }
         var tss = [[Int64]](repeating: [], count: snaps.count)
         var vss = [[Double]](repeating: [], count: snaps.count)
@@ -327,12 +345,9 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
 
     /// Series matching `matchers` with a chunk overlapping [mint, maxt] (chunk granularity for SQLite data).
     private func matchingSeries(_ matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [Labels] {
-        head.lock.withLock {
-            head.selectRefsLocked(matchers).compactMap { r in
-                guard let s = head.byRef[r], s.overlaps(mint, maxt) else { return nil }
-                return s.labels
-            }
-        }
+        var out: [Labels] = []
+        head.visit(head.plan(matchers)) { s in if s.overlaps(mint, maxt) { out.append(s.labels) } }
+        return out
     }
 
     // MARK: - Maintenance
@@ -367,6 +382,12 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
         guard compactRange > 0, let writer else { return CompactionResult() }
         let (result, mark) = try writer.compact(range: compactRange, horizon: horizon, mark: compactMark, batch: options.compactBatch, layout: layout)
         compactMark = mark
+        if result.rowsBefore > 0 {
+            head.lock.withLock {
+                head.persistedChunkCount -= result.rowsBefore - result.rowsAfter
+                head.persistedSampleCount -= result.samplesDropped
+            }
+        }
         if result.rowsAfter > 0 {
             logger.debug("compaction: \(result.rowsBefore) chunk rows merged into \(result.rowsAfter) (\(result.samples) samples)")
         }
@@ -418,7 +439,10 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
                 if compactRange > 0 && newest != .min {
                     _ = try compactLocked(horizon: newest &- max(1, options.chunkRange))
                 }
-                if head.lock.withLock({ head.walBytesSinceCheckpoint }) >= options.checkpointBytes {
+                // Once the log has grown by more than it would be rewritten to (at least `checkpointBytes`):
+                // a head of millions of series rewrites hundreds of MB, which must not repeat every tick.
+                let (logged, live) = head.lock.withLock { (head.walBytesSinceCheckpoint, head.walBytesAtCheckpoint) }
+                if logged - live >= max(options.checkpointBytes, live) {
                     try checkpointLocked()
                 }
                 if options.retention > 0 { _ = try retentionLocked() }
@@ -475,6 +499,7 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
                     if let first = w.chunks.first?.minTime { s.persistedMin = min(s.persistedMin, first) }
                     if let last = w.chunks.last?.maxTime { s.persistedMax = max(s.persistedMax, last) }
                 }
+                for c in s.sealed.prefix(k) { self.head.headSampleCount -= c.count }
                 s.sealed.removeFirst(k)
                 self.head.sealedChunkCount -= k
                 if s.sealed.isEmpty && s.isDirty {
@@ -482,6 +507,8 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
                 }
             }
             self.head.dirty.removeAll { !$0.isDirty }
+            self.head.persistedChunkCount += rows.count
+            self.head.persistedSampleCount += rows.reduce(0) { $0 + $1.count }
         }
         if holdingHead { apply() } else { head.lock.withLock(apply) }
         return rows.count
@@ -497,7 +524,10 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
         var samplesPayload: [UInt8] = []
         var ts: [Int64] = []
         var vs: [Double] = []
-        for s in head.byRef.values.sorted(by: { $0.ref < $1.ref }) where s.open.count > 0 {
+        // Ascending ref through the dense ref table: sorting a million series objects by ref here cost
+        // about a second with every append waiting.
+        head.forEachInRefOrderLocked { s in
+            guard s.open.count > 0 else { return }
             encodeSeriesRecordEntry(s.ref, s.labels, into: &seriesPayload)
             ts.removeAll(keepingCapacity: true)
             vs.removeAll(keepingCapacity: true)
@@ -511,6 +541,7 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
         if !samplesPayload.isEmpty { WALFormat.frame(.samples, samplesPayload, into: &framed) }
         try wal.exclusive { try wal.rewrite(with: framed) }
         head.walBytesSinceCheckpoint = framed.count
+        head.walBytesAtCheckpoint = framed.count
     }
 
     /// Requires `maintenance`.
@@ -521,15 +552,20 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
         guard newest != .min else { return result }
         let cutoff = newest &- options.retention
         result.cutoff = cutoff
+        // Nothing can be older than the cutoff: skip the walks over every series and the scan of SQLite.
+        if head.lock.withLock({ cutoff <= head.chunkMaxTimeBound }) { return result }
         // Head: drop sealed and open chunks entirely older than the cutoff.
         var headDropped = 0
         head.lock.withLock {
             for s in head.byRef.values {
                 let before = s.sealed.count
+                for c in s.sealed where c.maxTime < cutoff { head.headSampleCount -= c.count }
                 s.sealed.removeAll { $0.maxTime < cutoff }
                 head.sealedChunkCount -= before - s.sealed.count
                 headDropped += before - s.sealed.count
                 if s.open.count > 0 && s.open.maxTime < cutoff {
+                    head.headSampleCount -= s.open.count
+                    head.openChunkCount -= 1
                     s.open = ChunkBuilder()
                     headDropped += 1
                 }
@@ -538,10 +574,19 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
         try persistLocked(holdingHead: false)
         var emptySeries: [(UInt64, Labels)] = []
         try writer.transaction {
-            let del = try writer.prepare("DELETE FROM chunks WHERE max_time < ?1")
+            let del = try writer.prepare("DELETE FROM chunks WHERE max_time < ?1 RETURNING num_samples")
+            defer { del.reset() }
             del.bind(1, cutoff)
-            try del.run()
-            result.deletedChunks = Int(sqlite3Changes(writer)) + headDropped
+            var rows = 0, samples = 0
+            while try del.step() {
+                rows += 1
+                samples += Int(del.int64(0))
+            }
+            result.deletedChunks = rows + headDropped
+            head.lock.withLock {
+                head.persistedChunkCount -= rows
+                head.persistedSampleCount -= samples
+            }
         }
         if result.deletedChunks > headDropped { try writer.exec("PRAGMA incremental_vacuum") }
         let ranges = try writer.chunkRanges()
@@ -557,25 +602,26 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
                 if !s.hasData { emptySeries.append((s.ref, s.labels)) }
             }
         }
+        // Every chunk left ends at or after the cutoff.
+        head.lock.withLock { head.chunkMaxTimeBound = max(head.chunkMaxTimeBound, cutoff) }
         if !emptySeries.isEmpty {
             try writer.transaction {
                 let del = try writer.prepare("DELETE FROM series WHERE id=?1")
-                var byPair: [Label: [UInt64]] = [:]
-                for (ref, labels) in emptySeries {
+                for (ref, _) in emptySeries {
                     del.reset()
                     del.bind(1, Int64(bitPattern: ref))
                     try del.run()
-                    for l in labels { byPair[l, default: []].append(ref) }
                 }
-                try writer.updatePostings(byPair, adding: false)
             }
             head.lock.withLock {
+                var gone: [MemSeries] = []
                 for (ref, _) in emptySeries {
                     // Re-check: an append may have arrived since.
-                    if let s = head.byRef[ref], !s.hasData { head.removeLocked(s) } else if let s = head.byRef[ref] {
+                    if let s = head.byRef[ref], !s.hasData { gone.append(s) } else if let s = head.byRef[ref] {
                         s.inSQLite = false
                     }
                 }
+                head.removeLocked(gone)
             }
             result.deletedSeries = emptySeries.count
         }
@@ -633,6 +679,25 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
                let n = a[.size] as? Int { st.walBytes += n }
         }
         return st
+    }
+
+    /// The store's size figures as kept up to date by appends, persists, compaction and retention:
+    /// O(1), for /metrics on every scrape (`stats()` walks the head and counts SQLite's rows).
+    public func counters() -> StoreCounters {
+        var c = head.lock.withLock {
+            StoreCounters(series: head.seriesCountLocked, headChunks: head.openChunkCount + head.sealedChunkCount,
+                          headSamples: head.headSampleCount, persistedChunks: head.persistedChunkCount,
+                          persistedSamples: head.persistedSampleCount)
+        }
+        let fm = FileManager.default
+        for suffix in ["", "-wal", "-shm"] {
+            if let a = try? fm.attributesOfItem(atPath: dbPath + suffix), let n = a[.size] as? Int { c.sqliteBytes += n }
+        }
+        for seg in (try? WALFormat.segments(in: walDir)) ?? [] {
+            if let a = try? fm.attributesOfItem(atPath: walDir + "/" + WALFormat.segmentName(seg)),
+               let n = a[.size] as? Int { c.walBytes += n }
+        }
+        return c
     }
 }
 

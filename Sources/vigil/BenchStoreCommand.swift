@@ -193,7 +193,7 @@ struct BenchStoreCommand: ParsableCommand {
             log(String(format: "  encoding %@: %d chunks, %d samples, %.3f payload bytes/sample", name, e.chunks, e.samples,
                        Double(e.bytes) / Double(max(1, e.samples))))
         }
-        log(String(format: "  chunk payload %.3f bytes/sample; SQLite rows, index, series and label index the rest", Double(payload) / Double(total)))
+        log(String(format: "  chunk payload %.3f bytes/sample; SQLite rows, index and series the rest", Double(payload) / Double(total)))
         _ = st2
 
         // 5. Reopen and read everything back.
