@@ -149,9 +149,13 @@ struct GuardedHTTP1Channel: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         guard let id = registry.admit(channel) else {
-            let busy = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: 52\r\n\r\noverloaded: too many open connections, retry later\n"
-            channel.writeAndFlush(ByteBuffer(string: busy)).whenComplete { _ in channel.close(promise: nil) }
-            return channel.eventLoop.makeFailedFuture(ConnectionRefused())
+            // Answered 503 and closed as soon as it is active; the HTTP handler behind sees only the close.
+            do {
+                try channel.pipeline.syncOperations.addHandler(RefuseConnection(), position: .first)
+            } catch {
+                channel.close(promise: nil)
+            }
+            return inner.setup(channel: channel, logger: logger)
         }
         let watch = ConnectionWatch(id: id, registry: registry, options: options)
         do {
@@ -166,8 +170,36 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     func handle(value: Value, logger: Logger) async {
         await inner.handle(value: value, logger: logger)
     }
+}
 
-    struct ConnectionRefused: Error {}
+/// A connection over the cap while every open one is busy: one 503 with `Retry-After`, then close. Reads nothing.
+final class RefuseConnection: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+    private var sent = false
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        if context.channel.isActive { refuse(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        refuse(context)
+        context.fireChannelActive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
+
+    private func refuse(_ context: ChannelHandlerContext) {
+        guard !sent else { return }
+        sent = true
+        let text = "overloaded: too many open connections, retry later\n"
+        let raw = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(text.utf8.count)\r\n\r\n\(text)"
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: raw))).whenComplete { _ in
+            channel.close(mode: .output, promise: nil)
+            channel.eventLoop.scheduleTask(in: .seconds(1)) { channel.close(promise: nil) }
+        }
+    }
 }
 
 /// Sees the raw bytes of one connection (first in the pipeline) and owns its deadline. `RequestPhaseHandler`,
