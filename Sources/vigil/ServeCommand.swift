@@ -21,6 +21,7 @@ struct ServeCommand: AsyncParsableCommand {
               vigil serve --listen 0.0.0.0:9470 --config vigil.yml --auth-token-file token.txt --retention 30d
               vigil serve --host-collector --statsd-listen 127.0.0.1:8125
               vigil serve --libvirt-uri qemu:///system
+              vigil serve --http-idle-timeout 30 --http-body-timeout 20 --max-connections 4096
             """
     )
 
