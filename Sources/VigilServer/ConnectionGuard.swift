@@ -288,7 +288,12 @@ final class ConnectionWatch: ChannelInboundHandler, RemovableChannelHandler {
     func requestEnded() {
         inBody = false
         pendingBytes = false
-        lingerDeadline = nil
+        if lingerDeadline != nil {
+            // The unwanted body is over and the answer was sent with the output side closed: nothing more to do.
+            lingerDeadline = nil
+            context?.close(promise: nil)
+            return
+        }
         reschedule()
     }
 
