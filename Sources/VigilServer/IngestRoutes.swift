@@ -98,25 +98,32 @@ extension VigilServer {
         }
         var held = declared ?? 0
         defer { limiter.release(bytes: held) }
-        var buffer = ByteBuffer()
-        if let declared { buffer.reserveCapacity(declared) }
+        // The first part is the accumulator (a body that arrives in one part is never copied), sized for the
+        // declared length when there is one.
+        var buffer: ByteBuffer?
         do {
             for try await var part in request.body {
+                let have = buffer?.readableBytes ?? 0
                 let n = part.readableBytes
-                if buffer.readableBytes + n > max {
+                if have + n > max {
                     return refuse(.bodyTooLarge(declared: nil, limit: max), style)
                 }
-                if buffer.readableBytes + n > held {
-                    let more = buffer.readableBytes + n - held
+                if have + n > held {
+                    let more = have + n - held
                     guard limiter.grow(by: more, holding: held) else { return refuse(.overloaded, style) }
                     held += more
                 }
-                buffer.writeBuffer(&part)
+                if buffer == nil {
+                    if let declared, declared > n { part.reserveCapacity(minimumWritableBytes: declared - n) }
+                    buffer = part
+                } else {
+                    buffer!.writeBuffer(&part)
+                }
             }
         } catch {
             return refuse(.unreadableBody("\(error)"), style)
         }
-        return await work(buffer)
+        return await work(buffer ?? ByteBuffer())
     }
 
     /// Answers `failure` in `style` and counts it under `vigil_rejected_requests_total{reason}`.
