@@ -408,6 +408,26 @@ struct ConnectionHygieneTests {
         #expect(stored == 1)
     }
 
+    /// A request refused before its body was read (401 here) is answered, the rest of the body is not drained:
+    /// the client reads the answer and the server closes the connection soon after.
+    @Test(.timeLimit(.minutes(2)))
+    func refusedUploadIsAnsweredAndClosed() async throws {
+        let token = try tempFile("s3cret\n")
+        defer { try? FileManager.default.removeItem(atPath: token) }
+        let s = try await ServeProcess(["--auth-token-file", token])
+        defer { s.finish() }
+        let port = s.port
+        let (answer, closed) = try await offPool { () throws -> ([UInt8], Bool) in
+            let c = try RawSocket(port: port)
+            c.send("POST /api/v1/import/prometheus HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 10485760\r\n\r\n")
+            c.send(Array(repeating: UInt8(ascii: "#"), count: 1024))
+            return c.readToClose()
+        }
+        #expect(statusLine(answer) == "HTTP/1.1 401 Unauthorized", "got \(statusLine(answer))")
+        #expect(closed, "the connection of a refused upload was not closed")
+        #expect(try await http("GET", s.base + "/-/healthy").status == 200)
+    }
+
     /// Graphite and StatsD listeners: a bare `:PORT` is loopback; HTTP's `:PORT` stays all interfaces.
     @Test func plaintextListenersDefaultToLoopback() throws {
         #expect(try ListenAddress(parsing: ":2003", bareHost: "127.0.0.1") == ListenAddress(host: "127.0.0.1", port: 2003))
