@@ -29,14 +29,19 @@ final class ServeProcess: Sendable {
     let dir: URL
     var base: String { "http://127.0.0.1:\(port)" }
 
-    init(_ flags: [String]) async throws {
+    /// - Parameter openFileLimit: run under `ulimit -n` (soft and hard) of this many descriptors.
+    init(_ flags: [String], openFileLimit: Int? = nil) async throws {
         let exe = try #require(vigilBinary(), "vigil executable not found next to \(CommandLine.arguments[0]); run swift build first")
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-hygiene-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         port = try freePort()
-        child = try Child(exe, ["serve", "--data", dir.appendingPathComponent("data").path,
-                                "--listen", "127.0.0.1:\(port)"] + flags,
-                          log: dir.appendingPathComponent("serve.log"))
+        let args = ["serve", "--data", dir.appendingPathComponent("data").path, "--listen", "127.0.0.1:\(port)"] + flags
+        if let openFileLimit {
+            child = try Child("/bin/sh", ["-c", "ulimit -n \(openFileLimit) && exec \"$0\" \"$@\"", exe] + args,
+                              log: dir.appendingPathComponent("serve.log"))
+        } else {
+            child = try Child(exe, args, log: dir.appendingPathComponent("serve.log"))
+        }
         let base = "http://127.0.0.1:\(port)"
         let c = child
         _ = try await eventually(30, "vigil serve to answer /-/healthy") { () async throws -> Bool? in
@@ -282,6 +287,29 @@ struct ConnectionHygieneTests {
         #expect(back == 200)
         #expect(s.child.output.contains("HTTP connection cap reached"))
         #expect(try await s.metric("vigil_http_connections_closed_total", "reason=\"over_cap\"") >= 1)
+    }
+
+    /// Row 8 as probed: more idle sockets than the process may open (`ulimit -n 512`, hard limit too, so it
+    /// cannot be raised). The cap derived from the limit keeps descriptors free and /-/healthy answers.
+    @Test(.timeLimit(.minutes(2)))
+    func moreSocketsThanTheOpenFileLimit() async throws {
+        let s = try await ServeProcess(["--http-header-timeout", "60"], openFileLimit: 512)
+        defer { s.finish() }
+        #expect(s.child.output.contains("open_file_limit=512"), "log: \(s.child.output.suffix(2000))")
+        let port = s.port
+        let sockets = try await offPool { try (0..<600).map { _ in try RawSocket(port: port) } }
+        let healthy = try await eventually(20, "/-/healthy with 600 sockets open") { () async throws -> Int? in
+            let a = try? await http("GET", s.base + "/-/healthy")
+            return a?.status == 200 ? 200 : nil
+        }
+        #expect(healthy == 200)
+        #expect(try await s.metric("vigil_http_connections_max") == 256)
+        #expect(try await s.metric("vigil_http_connections") <= 256)
+        #expect(try await s.metric("vigil_http_connections_closed_total", "reason=\"evicted\"") >= 300)
+        let write = try await http("POST", s.base + "/api/v1/import/prometheus", headers: ["Content-Type": "text/plain"],
+                                   body: Data("under_ulimit 1\n".utf8))
+        #expect(write.status == 204)
+        _ = sockets
     }
 
     /// Row 9: chunked bodies were not counted against --max-inflight-bytes while read, and one over
