@@ -24,17 +24,19 @@ struct MediaTypeHeader {
     }
 }
 
-/// The reason an endpoint refuses a request before decoding it.
-struct EarlyRefusal: Error {
-    let response: Response
-}
-
-/// How an endpoint words its error bodies: plain one-line text, or Influx's JSON `{"code","message"}`.
-enum ErrorStyle: Sendable {
+/// How an endpoint words its error bodies: plain one-line text, Influx's JSON `{"code","message"}`, or the
+/// Prometheus API's `{"status":"error","errorType","error"}`.
+package enum ErrorStyle: Sendable {
     case text
     case influx
+    case prometheus
 
-    func response(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) -> Response {
+    /// The answer to `failure` in this style (status, headers and body; see `HTTPFailure`).
+    package func response(_ failure: HTTPFailure, retryAfter: Int = 1) -> Response {
+        response(failure.status, failure.description, headers: failure.headers(retryAfter: retryAfter))
+    }
+
+    package func response(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) -> Response {
         switch self {
         case .text:
             return textResponse(status, message, headers: headers)
@@ -45,6 +47,13 @@ enum ErrorStyle: Sendable {
             var h = headers
             h[.contentType] = "application/json; charset=utf-8"
             let json = "{\"code\":\"\(code)\",\"message\":\(jsonString(message))}"
+            return Response(status: status, headers: h, body: ResponseBody(byteBuffer: ByteBuffer(string: json)))
+        case .prometheus:
+            let type = status == .badRequest ? "bad_data" : status == .unprocessableContent ? "execution"
+                : status == .serviceUnavailable ? "unavailable" : status == .internalServerError ? "internal" : "bad_data"
+            var h = headers
+            h[.contentType] = "application/json"
+            let json = "{\"status\":\"error\",\"errorType\":\"\(type)\",\"error\":\(jsonString(message))}"
             return Response(status: status, headers: h, body: ResponseBody(byteBuffer: ByteBuffer(string: json)))
         }
     }
@@ -74,54 +83,61 @@ extension VigilServer {
     }
 
     /// `withBody` handing over the collected `ByteBuffer` itself (no copy into an array).
+    ///
+    /// Every body, `Content-Length` or chunked, is read part by part: each part is counted against
+    /// `--max-body-bytes` (413 as soon as it is passed) and against `--max-inflight-bytes` as it arrives (503 +
+    /// Retry-After as soon as the budget is spent), so a chunked upload holds no more than a declared one.
     func withBodyBuffer(_ request: Request, style: ErrorStyle = .text, _ work: (ByteBuffer) async -> Response) async -> Response {
         let max = options.maxBodyBytes
         let declared = request.headers[.contentLength].flatMap { Int($0) }
         if let declared, declared > max {
-            metrics.add("vigil_rejected_requests_total", [Label("reason", "too_large")])
-            return style.response(.contentTooLarge, "request body of \(declared) bytes exceeds --max-body-bytes \(max)")
+            return refuse(.bodyTooLarge(declared: declared, limit: max), style)
         }
         guard limiter.acquire(bytes: declared ?? 0) else {
-            return overloaded(style)
+            return refuse(.overloaded, style)
         }
         var held = declared ?? 0
         defer { limiter.release(bytes: held) }
-        let buffer: ByteBuffer
+        // The first part is the accumulator (a body that arrives in one part is never copied), sized for the
+        // declared length when there is one.
+        var buffer: ByteBuffer?
         do {
-            buffer = try await request.body.collect(upTo: max)
-        } catch let e as HTTPError where e.status == .contentTooLarge {
-            metrics.add("vigil_rejected_requests_total", [Label("reason", "too_large")])
-            return style.response(.contentTooLarge, "request body exceeds --max-body-bytes \(max)")
+            for try await var part in request.body {
+                let have = buffer?.readableBytes ?? 0
+                let n = part.readableBytes
+                if have + n > max {
+                    return refuse(.bodyTooLarge(declared: nil, limit: max), style)
+                }
+                if have + n > held {
+                    let more = have + n - held
+                    guard limiter.grow(by: more, holding: held) else { return refuse(.overloaded, style) }
+                    held += more
+                }
+                if buffer == nil {
+                    if let declared, declared > n { part.reserveCapacity(minimumWritableBytes: declared - n) }
+                    buffer = part
+                } else {
+                    buffer!.writeBuffer(&part)
+                }
+            }
         } catch {
-            return style.response(.badRequest, "cannot read request body: \(error)")
+            return refuse(.unreadableBody("\(error)"), style)
         }
-        if declared == nil {
-            guard limiter.grow(by: buffer.readableBytes) else { return overloaded(style) }
-            held = buffer.readableBytes
-        }
-        return await work(buffer)
+        return await work(buffer ?? ByteBuffer())
     }
 
-    func overloaded(_ style: ErrorStyle = .text) -> Response {
-        metrics.add("vigil_rejected_requests_total", [Label("reason", "overloaded")])
-        return style.response(.serviceUnavailable, "overloaded: too many requests or bytes in flight, retry later",
-                            headers: [.retryAfter: String(options.retryAfterSeconds)])
+    /// Answers `failure` in `style` and counts it under `vigil_rejected_requests_total{reason}`.
+    func refuse(_ failure: HTTPFailure, _ style: ErrorStyle = .text) -> Response {
+        if let reason = failure.rejectReason {
+            metrics.add("vigil_rejected_requests_total", [Label("reason", reason)])
+        }
+        return style.response(failure, retryAfter: options.retryAfterSeconds)
     }
 
-    /// Decodes off the request path's error handling: decode failures become 400 with the decoder's message.
-    func decode<T>(_ what: String, style: ErrorStyle = .text, _ f: () throws -> T) throws(EarlyRefusal) -> T {
-        do { return try f() } catch {
-            if let e = error as? IngestError, e.code == .tooLarge {
-                metrics.add("vigil_rejected_requests_total", [Label("reason", "too_large")])
-                throw EarlyRefusal(response: style.response(.contentTooLarge, "cannot decode \(what): \(error)"))
-            }
-            if let e = error as? IngestError, e.code == .unsupported {
-                metrics.add("vigil_rejected_requests_total", [Label("reason", "unsupported")])
-                throw EarlyRefusal(response: style.response(.unsupportedMediaType, "cannot decode \(what): \(error)"))
-            }
-            metrics.add("vigil_rejected_requests_total", [Label("reason", "malformed")])
-            throw EarlyRefusal(response: style.response(.badRequest, "cannot decode \(what): \(error)"))
-        }
+    /// Runs a decoder; its error becomes the `HTTPFailure` for it (400 with the decoder's message, 413 for a
+    /// decoder size limit, 415 for an unsupported feature).
+    func decode<T>(_ what: String, _ f: () throws -> T) throws(HTTPFailure) -> T {
+        do { return try f() } catch { throw HTTPFailure(error, decoding: what) }
     }
 
     /// Writes and answers: 204 when everything was stored, 400 with the summary when some samples were refused,
@@ -144,16 +160,7 @@ extension VigilServer {
             for f in headers(out) { r.headers.append(f) }
             return r
         } catch {
-            switch error {
-            case .invalid(let m):
-                metrics.add("vigil_rejected_requests_total", [Label("reason", "malformed")])
-                var r = style.response(.badRequest, m)
-                for f in headers(IngestOutcome()) { r.headers.append(f) }
-                return r
-            case .storage(let m):
-                logger.error("append failed", metadata: ["error": "\(m)"])
-                return style.response(.internalServerError, m)
-            }
+            return refuse(error, style, headers: headers(IngestOutcome()))
         }
     }
 
@@ -166,25 +173,22 @@ extension VigilServer {
             for f in headers(out) { r.headers.append(f) }
             return r
         } catch {
-            switch error {
-            case .invalid(let m):
-                metrics.add("vigil_rejected_requests_total", [Label("reason", "malformed")])
-                var r = textResponse(.badRequest, m)
-                for f in headers(IngestOutcome()) { r.headers.append(f) }
-                return r
-            case .storage(let m):
-                logger.error("append failed", metadata: ["error": "\(m)"])
-                return textResponse(.internalServerError, m)
-            }
+            return refuse(error, .text, headers: headers(IngestOutcome()))
         }
     }
 
-    static func unsupportedMedia(_ m: String) -> EarlyRefusal {
-        EarlyRefusal(response: textResponse(.unsupportedMediaType, m))
+    /// A write the store refused: 400 for an invalid series (nothing written), 500 (logged) for a store failure.
+    func refuse(_ error: WriteRefusal, _ style: ErrorStyle, headers: HTTPFields) -> Response {
+        if case .storage(let m) = error { logger.error("append failed", metadata: ["error": "\(m)"]) }
+        var r = refuse(HTTPFailure(error), style)
+        for f in headers { r.headers.append(f) }
+        return r
     }
 
+    static func unsupportedMedia(_ m: String) -> HTTPFailure { .unsupportedMedia(m) }
+
     /// Only identity encoding (no header, or `identity`).
-    static func requireIdentityEncoding(_ request: Request, _ endpoint: String) throws(EarlyRefusal) {
+    static func requireIdentityEncoding(_ request: Request, _ endpoint: String) throws(HTTPFailure) {
         if let enc = request.headers[.contentEncoding]?.trimmingCharacters(in: .whitespaces).lowercased(),
            !enc.isEmpty, enc != "identity" {
             throw unsupportedMedia("unsupported Content-Encoding \"\(enc)\" for \(endpoint) (send the body uncompressed)")
@@ -195,10 +199,10 @@ extension VigilServer {
 
     func handleRemoteWrite(_ request: Request) async -> Response {
         let version: RemoteWriteVersion
-        do throws(EarlyRefusal) {
+        do throws(HTTPFailure) {
             version = try Self.negotiateRemoteWrite(request)
         } catch {
-            return error.response
+            return refuse(error)
         }
         let headers: (IngestOutcome) -> HTTPFields = { out in
             [HTTPField.Name("X-Prometheus-Remote-Write-Samples-Written")!: String(out.accepted),
@@ -208,24 +212,24 @@ extension VigilServer {
         if version == .v1, let columns = decoders.remoteWriteColumns, decoders.validatesLabels, ingestor.takesRefs {
             return await withBodyBuffer(request) { buffer in
                 let resolved: ResolvedWrite
-                do throws(EarlyRefusal) {
+                do throws(HTTPFailure) {
                     resolved = try decode("remote_write 1.0 request") {
                         try ingestor.resolve(try buffer.withUnsafeReadableBytes { try columns($0) })
                     }
                 } catch {
-                    return error.response
+                    return refuse(error)
                 }
                 return await write(resolved, headers: headers)
             }
         }
         return await withBody(request) { body in
             let decoded: DecodedWrite
-            do throws(EarlyRefusal) {
+            do throws(HTTPFailure) {
                 decoded = try decode("remote_write \(version == .v1 ? "1.0" : "2.0") request") {
                     try decoders.remoteWrite(body, version)
                 }
             } catch {
-                return error.response
+                return refuse(error)
             }
             return await write(decoded.series, source: "remote_write", histograms: decoded.histograms,
                                headers: { out in
@@ -237,7 +241,7 @@ extension VigilServer {
     }
 
     /// Content-Type `application/x-protobuf` (or none) with `proto=` naming 1.0 or 2.0; Content-Encoding snappy (or none).
-    static func negotiateRemoteWrite(_ request: Request) throws(EarlyRefusal) -> RemoteWriteVersion {
+    static func negotiateRemoteWrite(_ request: Request) throws(HTTPFailure) -> RemoteWriteVersion {
         if let enc = request.headers[.contentEncoding]?.trimmingCharacters(in: .whitespaces).lowercased(),
            !enc.isEmpty, enc != "snappy" {
             throw unsupportedMedia("unsupported Content-Encoding \"\(enc)\" for remote_write (only snappy)")
@@ -256,14 +260,14 @@ extension VigilServer {
     // MARK: text exposition import
 
     func handleTextImport(_ request: Request) async -> Response {
-        do throws(EarlyRefusal) {
+        do throws(HTTPFailure) {
             try Self.requireIdentityEncoding(request, "/api/v1/import/prometheus")
             if let ct = MediaTypeHeader(request.headers[.contentType]),
                !["text/plain", "application/openmetrics-text"].contains(ct.type) {
                 throw Self.unsupportedMedia("unsupported Content-Type \"\(ct.type)\" for text import (expected text/plain or application/openmetrics-text)")
             }
         } catch {
-            return error.response
+            return refuse(error)
         }
         let openMetrics = MediaTypeHeader(request.headers[.contentType])?.type == "application/openmetrics-text"
         var ts = Int64(Date().timeIntervalSince1970 * 1000)
@@ -272,9 +276,9 @@ extension VigilServer {
         }
         return await withBody(request) { body in
             let series: [SeriesSamples]
-            do throws(EarlyRefusal) {
+            do throws(HTTPFailure) {
                 series = try decode("text exposition") { try decoders.text(body, ts, openMetrics) }
-            } catch { return error.response }
+            } catch { return refuse(error) }
             return await write(series, source: "text")
         }
     }
@@ -297,32 +301,48 @@ extension VigilServer {
             i += 2
         }
         guard i == parts.count, names.count == values.count, !(values.first ?? "").isEmpty else {
-            return textResponse(.badRequest, "invalid Pushgateway path \"\(request.uri.path)\" (expected /metrics/job/<job>{/<label>/<value>})")
+            let shown = request.uri.path.count > 200 ? String(request.uri.path.prefix(200)) + "…" : request.uri.path
+            return refuse(.badRequest("invalid Pushgateway path \"\(shown)\" (expected /metrics/job/<job>{/<label>/<value>})"))
+        }
+        // The path's labels obey the same limits as labels in a body (checked again per series after merging).
+        let limits = ingestor.limits
+        guard names.count < limits.maxLabelsPerSeries else {
+            return refuse(.badRequest("\(names.count) grouping labels in the path leave no room for __name__ under the limit of \(limits.maxLabelsPerSeries) labels per series (--max-labels-per-series)"))
         }
         for (n, v) in zip(names, values) {
+            guard n.utf8.count <= limits.maxLabelNameBytes else {
+                return refuse(.badRequest("grouping label name in the path has \(n.utf8.count) bytes, over the limit of \(limits.maxLabelNameBytes) (--max-label-name-length)"))
+            }
             guard Labels.isValidLabelName(n), n != "__name__" else {
-                return textResponse(.badRequest, "invalid grouping label name \"\(n)\" in path")
+                return refuse(.badRequest("invalid grouping label name \"\(n)\" in path"))
+            }
+            guard v.utf8.count <= limits.maxLabelValueBytes else {
+                return refuse(.badRequest("value of grouping label \"\(n)\" in the path has \(v.utf8.count) bytes, over the limit of \(limits.maxLabelValueBytes) (--max-label-value-length)"))
             }
             grouping.append((n, v))
         }
-        do throws(EarlyRefusal) {
+        do throws(HTTPFailure) {
             try Self.requireIdentityEncoding(request, "/metrics/job")
             if let ct = MediaTypeHeader(request.headers[.contentType]),
                !["text/plain", "application/openmetrics-text"].contains(ct.type) {
                 throw Self.unsupportedMedia("unsupported Content-Type \"\(ct.type)\" for a Pushgateway push (expected text/plain)")
             }
         } catch {
-            return error.response
+            return refuse(error)
         }
         let ts = Int64(Date().timeIntervalSince1970 * 1000)
         return await withBody(request) { body in
             var series: [SeriesSamples]
             let om = MediaTypeHeader(request.headers[.contentType])?.type == "application/openmetrics-text"
-            do throws(EarlyRefusal) {
+            do throws(HTTPFailure) {
                 series = try decode("text exposition") { try decoders.text(body, ts, om) }
-            } catch { return error.response }
+            } catch { return refuse(error) }
             for k in series.indices {
                 for (n, v) in grouping { series[k].labels.set(n, v) }
+            }
+            // Merging added labels the decoder did not see: check every series again (count limit included).
+            do throws(WriteRefusal) { try ingestor.validate(series) } catch {
+                return refuse(error, .text, headers: [:])
             }
             return await write(series, source: "pushgateway", success: { _ in Response(status: .ok) })
         }
@@ -345,20 +365,19 @@ extension VigilServer {
         let style = ErrorStyle.influx
         if let enc = request.headers[.contentEncoding]?.trimmingCharacters(in: .whitespaces).lowercased(),
            !enc.isEmpty, enc != "identity" {
-            return style.response(.unsupportedMediaType,
-                                  "unsupported Content-Encoding \"\(enc)\" for Influx line protocol (send it uncompressed)")
+            return refuse(.unsupportedMedia("unsupported Content-Encoding \"\(enc)\" for Influx line protocol (send it uncompressed)"), style)
         }
         let p = queryItems(request.uri.query).first { $0.0 == "precision" }?.1 ?? "ns"
         guard let precision = InfluxLine.Precision(parameter: p) else {
-            return style.response(.badRequest, "invalid precision \"\(p)\" (ns, us, ms, s, m or h)")
+            return refuse(.badRequest("invalid precision \"\(p)\" (ns, us, ms, s, m or h)"), style)
         }
         let now = Int64(Date().timeIntervalSince1970 * 1000)
         return await withBody(request, style: style) { body in
             let series: [SeriesSamples]
-            do throws(EarlyRefusal) {
-                series = try decode("Influx line protocol", style: style) { try decoders.influx(body, precision, now) }
+            do throws(HTTPFailure) {
+                series = try decode("Influx line protocol") { try decoders.influx(body, precision, now) }
             } catch {
-                return error.response
+                return refuse(error, style)
             }
             return await write(series, source: "influx", style: style)
         }
@@ -368,7 +387,7 @@ extension VigilServer {
 
     func handleOTLP(_ request: Request) async -> Response {
         let json: Bool
-        do throws(EarlyRefusal) {
+        do throws(HTTPFailure) {
             try Self.requireIdentityEncoding(request, "/v1/metrics")
             guard let ct = MediaTypeHeader(request.headers[.contentType]) else {
                 throw Self.unsupportedMedia("missing Content-Type for OTLP (application/x-protobuf or application/json)")
@@ -380,17 +399,17 @@ extension VigilServer {
                 throw Self.unsupportedMedia("unsupported Content-Type \"\(ct.type)\" for OTLP (application/x-protobuf or application/json)")
             }
         } catch {
-            return error.response
+            return refuse(error)
         }
         return await withBody(request) { body in
             let series: [SeriesSamples]
-            do throws(EarlyRefusal) {
+            do throws(HTTPFailure) {
                 series = try decode("OTLP \(json ? "JSON" : "protobuf") request") {
                     let now = Int64(Date().timeIntervalSince1970 * 1000)
                     return try json ? decoders.otlpJSON(body, now) : decoders.otlpProtobuf(body, now)
                 }
             } catch {
-                return error.response
+                return refuse(error)
             }
             // ExportMetricsServiceResponse; a partial success names the rejected points.
             func answer(_ out: IngestOutcome) -> Response {

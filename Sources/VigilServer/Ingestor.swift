@@ -95,21 +95,26 @@ public final class Ingestor: Sendable {
     /// Checks the per-series limits and the Prometheus label rules; the first violation refuses the request.
     public func validate(_ batch: [SeriesSamples]) throws(WriteRefusal) {
         for (i, s) in batch.enumerated() {
-            if s.labels.count > limits.maxLabelsPerSeries {
-                throw .invalid("series #\(i) \(Self.short(s.labels)): \(s.labels.count) labels exceed the limit of \(limits.maxLabelsPerSeries)")
+            if let v = violation(s.labels) { throw .invalid("series #\(i) \(Self.short(s.labels)): \(v)") }
+        }
+    }
+
+    /// What is wrong with one label set under `limits` and the Prometheus label rules, nil when nothing is.
+    /// Every input path (HTTP bodies, Pushgateway path labels, Graphite, StatsD) is held to this one check.
+    public func violation(_ labels: Labels) -> String? {
+        if labels.count > limits.maxLabelsPerSeries {
+            return "\(labels.count) labels exceed the limit of \(limits.maxLabelsPerSeries)"
+        }
+        for l in labels {
+            if l.name.utf8.count > limits.maxLabelNameBytes {
+                return "label name of \(l.name.utf8.count) bytes exceeds the limit of \(limits.maxLabelNameBytes)"
             }
-            for l in s.labels {
-                if l.name.utf8.count > limits.maxLabelNameBytes {
-                    throw .invalid("series #\(i) \(Self.short(s.labels)): label name of \(l.name.utf8.count) bytes exceeds the limit of \(limits.maxLabelNameBytes)")
-                }
-                if l.value.utf8.count > limits.maxLabelValueBytes {
-                    throw .invalid("series #\(i) \(Self.short(s.labels)): value of label \"\(l.name)\" has \(l.value.utf8.count) bytes, over the limit of \(limits.maxLabelValueBytes)")
-                }
-            }
-            do { try s.labels.validate() } catch {
-                throw .invalid("series #\(i) \(Self.short(s.labels)): \(error)")
+            if l.value.utf8.count > limits.maxLabelValueBytes {
+                return "value of label \"\(l.name)\" has \(l.value.utf8.count) bytes, over the limit of \(limits.maxLabelValueBytes)"
             }
         }
+        do { try labels.validate() } catch { return "\(error)" }
+        return nil
     }
 
     /// Validates, applies cardinality limits, appends and waits until durable.

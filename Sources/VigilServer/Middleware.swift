@@ -20,15 +20,14 @@ struct AuthMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if Self.open.contains(request.uri.path) { return try await next(request, context) }
         guard let h = request.headers[.authorization] else {
-            return textResponse(.unauthorized, "missing bearer token (Authorization: Bearer <token>)",
-                                headers: [.wwwAuthenticate: "Bearer"])
+            return ErrorStyle.text.response(.unauthorized("missing bearer token (Authorization: Bearer <token>)"))
         }
         var given: Substring = ""
         for scheme in ["Bearer ", "Token "] where h.count > scheme.count && h.prefix(scheme.count).lowercased() == scheme.lowercased() {
             given = h.dropFirst(scheme.count)
         }
         guard constantTimeEqual(Array(given.utf8), token) else {
-            return textResponse(.unauthorized, "invalid bearer token", headers: [.wwwAuthenticate: "Bearer"])
+            return ErrorStyle.text.response(.unauthorized("invalid bearer token"))
         }
         return try await next(request, context)
     }
@@ -108,10 +107,11 @@ public final class InflightLimiter: Sendable {
         return r.0
     }
 
-    /// Adds bytes to an already acquired request (body length learnt after reading); false when over the bound.
-    func grow(by bytes: Int) -> Bool {
+    /// Adds bytes to an already acquired request that holds `own` bytes (a chunked body, counted as it arrives);
+    /// false when over the bound. As in `acquire`, a request alone may pass the bound (`--max-body-bytes` caps it).
+    func grow(by bytes: Int, holding own: Int) -> Bool {
         let r: (Bool, Int, Int) = state.withLock { s in
-            if s.bytes > 0 && s.bytes + bytes > maxBytes { return (false, s.requests, s.bytes) }
+            if s.bytes - own > 0 && s.bytes + bytes > maxBytes { return (false, s.requests, s.bytes) }
             s.bytes += bytes
             return (true, s.requests, s.bytes)
         }

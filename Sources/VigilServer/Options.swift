@@ -16,16 +16,21 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
         public var description: String { "invalid listen address \"\(input)\" (expected HOST:PORT, e.g. 127.0.0.1:9470)" }
     }
 
-    public init(parsing s: String) throws(ParseError) {
+    /// - Parameter bareHost: the host a bare `:PORT` means (all interfaces for HTTP; loopback for the
+    ///   unauthenticated Graphite/StatsD listeners).
+    public init(parsing s: String, bareHost: String = "0.0.0.0") throws(ParseError) {
         guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]),
               (0...65535).contains(port) else { throw ParseError(input: s) }
         var host = String(s[..<colon])
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        if host.isEmpty { host = "0.0.0.0" }
+        if host.isEmpty { host = bareHost }
         self.init(host: host, port: port)
     }
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// 127.0.0.0/8, ::1 or localhost.
+    public var isLoopback: Bool { host == "localhost" || host == "::1" || host.hasPrefix("127.") }
 }
 
 /// Per-series and cardinality limits applied to every write before it reaches the store.
@@ -56,6 +61,8 @@ public struct ServerOptions: Sendable {
     public var maxInflightRequests = 64
     /// Body bytes held by in-flight requests; over it: 503 + Retry-After.
     public var maxInflightBytes = 512 << 20
+    /// HTTP header/body/idle deadlines and the connection cap (ConnectionGuard.swift).
+    public var connections = ConnectionOptions()
     /// Seconds put in `Retry-After` on a 503.
     public var retryAfterSeconds = 1
     /// Graphite plaintext TCP listener (nil: off).

@@ -16,6 +16,7 @@ public final class GraphiteListener: Sendable {
     let logger: Logger
     /// Longest line accepted; a connection sending more without a newline is closed.
     let maxLineBytes = 64 << 10
+    private let warnRejected = LogThrottle()
 
     public init(address: ListenAddress, ingestor: Ingestor, decoders: IngestDecoders, logger: Logger) {
         self.address = address
@@ -87,7 +88,10 @@ public final class GraphiteListener: Sendable {
                 }
             }
             ingestor.metrics.add("vigil_rejected_samples_total", [Label("reason", "malformed")], Double(bad))
-            logger.warning("graphite lines rejected", metadata: ["lines": "\(bad)", "first": "\(firstError)"])
+            if let held = warnRejected.admit() {
+                logger.warning("graphite lines rejected",
+                               metadata: ["lines": "\(bad)", "first": "\(firstError)", "similar_since_last_log": "\(held)"])
+            }
         }
         guard !series.isEmpty else { return }
         do {
@@ -119,6 +123,12 @@ public final class StatsDListener: Sendable {
     }
 
     private let agg = Mutex(Aggregate())
+    /// Receive buffer: a UDP datagram holds at most 65,507 bytes over IPv4, so a datagram filling the buffer
+    /// is one that did not fit (counted as `truncated` and dropped, never decoded cut short).
+    static let datagramBufferBytes = 64 << 10
+    private let warnMalformed = LogThrottle()
+    private let warnTruncated = LogThrottle()
+    private let warnLabels = LogThrottle()
 
     public init(address: ListenAddress, ingestor: Ingestor, decoders: IngestDecoders, logger: Logger, flushInterval: Duration) {
         self.address = address
@@ -131,6 +141,8 @@ public final class StatsDListener: Sendable {
     public func run(onBound: @Sendable (Int) async -> Void = { _ in }) async throws {
         let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .channelOption(.socketOption(.so_reuseaddr), value: 1)
+            .channelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: Self.datagramBufferBytes))
+            .channelOption(.socketOption(.so_rcvbuf), value: 4 << 20)
             .bind(host: address.host, port: address.port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try NIOAsyncChannel<AddressedEnvelope<ByteBuffer>, AddressedEnvelope<ByteBuffer>>(
@@ -149,6 +161,10 @@ public final class StatsDListener: Sendable {
                 }
                 try await channel.executeThenClose { inbound, _ in
                     for try await var envelope in inbound {
+                        if envelope.data.readableBytes >= Self.datagramBufferBytes {
+                            self.truncated(envelope.data.readableBytes, from: envelope.remoteAddress)
+                            continue
+                        }
                         let bytes = envelope.data.readBytes(length: envelope.data.readableBytes) ?? []
                         self.receive(bytes)
                     }
@@ -161,20 +177,44 @@ public final class StatsDListener: Sendable {
         await flush()
     }
 
-    /// Decodes one datagram into the aggregate (a malformed datagram is counted and dropped whole).
+    func truncated(_ size: Int, from sender: SocketAddress) {
+        ingestor.metrics.add("vigil_statsd_datagrams_total", [Label("result", "truncated")])
+        ingestor.metrics.add("vigil_rejected_samples_total", [Label("reason", "malformed")])
+        if let held = warnTruncated.admit() {
+            logger.warning("statsd datagram dropped: it filled the \(Self.datagramBufferBytes)-byte receive buffer and may have been cut",
+                           metadata: ["bytes": "\(size)", "from": "\(sender)", "similar_since_last_log": "\(held)"])
+        }
+    }
+
+    /// Decodes one datagram into the aggregate. A malformed datagram is counted and dropped whole; a metric whose
+    /// labels break the series limits (`SeriesLimits`, the same check as every HTTP format) is counted and dropped.
     public func receive(_ packet: [UInt8]) {
+        let metrics = ingestor.metrics
         let events: [StatsDEvent]
         do { events = try decoders.statsd(packet) } catch {
-            ingestor.metrics.add("vigil_rejected_samples_total", [Label("reason", "malformed")])
-            logger.debug("statsd packet rejected", metadata: ["error": "\(error)"])
+            metrics.add("vigil_statsd_datagrams_total", [Label("result", "malformed")])
+            metrics.add("vigil_rejected_samples_total", [Label("reason", "malformed")])
+            if let held = warnMalformed.admit() {
+                logger.warning("statsd datagram rejected",
+                               metadata: ["bytes": "\(packet.count)", "error": "\(error)", "similar_since_last_log": "\(held)"])
+            }
             return
         }
+        metrics.add("vigil_statsd_datagrams_total", [Label("result", "ok")])
+        metrics.add("vigil_statsd_datagram_bytes_total", [], Double(packet.count))
+        var refused = 0
+        var firstRefusal = ""
         agg.withLock { a in
             for e in events {
                 var l = e.tags.filter { Labels.isValidLabelName($0.name) && !$0.value.isEmpty && $0.name != "__name__" }
                 let name = Self.sanitize(e.name)
                 l.append(Label("__name__", e.kind == .counter ? name + "_total" : name))
                 let labels = Labels(l)
+                if !a.dirty.contains(labels), let v = ingestor.violation(labels) {
+                    refused += 1
+                    if firstRefusal.isEmpty { firstRefusal = "\(Ingestor.short(labels)): \(v)" }
+                    continue
+                }
                 let rate = e.sampleRate > 0 ? e.sampleRate : 1
                 switch e.kind {
                 case .counter: a.counters[labels, default: 0] += e.value / rate
@@ -186,6 +226,13 @@ public final class StatsDListener: Sendable {
                 case .set: a.sets[labels, default: []].insert(e.setMember ?? String(e.value))
                 }
                 a.dirty.insert(labels)
+            }
+        }
+        if refused > 0 {
+            metrics.add("vigil_rejected_samples_total", [Label("reason", "malformed")], Double(refused))
+            if let held = warnLabels.admit() {
+                logger.warning("statsd metrics dropped: labels over the series limits",
+                               metadata: ["metrics": "\(refused)", "first": "\(firstRefusal)", "similar_since_last_log": "\(held)"])
             }
         }
     }

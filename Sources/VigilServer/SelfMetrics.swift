@@ -124,3 +124,27 @@ public final class SelfMetrics: Sendable {
         return out
     }
 }
+
+/// Lets one warning through per `interval` and counts the ones held back, for log lines a sender can trigger at
+/// will (malformed StatsD datagrams, the connection cap): the first occurrence is logged at once, a flood costs
+/// one line per interval.
+final class LogThrottle: Sendable {
+    private let state = Mutex<(last: ContinuousClock.Instant?, suppressed: Int)>((nil, 0))
+    let interval: Duration
+
+    init(interval: Duration = .seconds(10)) { self.interval = interval }
+
+    /// Nil when the line should be held back, else how many were held back since the last one logged.
+    func admit() -> Int? {
+        state.withLock { s in
+            let now = ContinuousClock.now
+            if let last = s.last, now - last < interval {
+                s.suppressed += 1
+                return nil
+            }
+            let n = s.suppressed
+            s = (now, 0)
+            return n
+        }
+    }
+}

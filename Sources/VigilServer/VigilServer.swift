@@ -3,6 +3,7 @@ import Synchronization
 import Hummingbird
 import Logging
 import NIOCore
+import HummingbirdCore
 import ServiceLifecycle
 import VigilCore
 
@@ -92,10 +93,29 @@ public final class VigilServer: Sendable {
 
     func makeApplication(onRunning: @escaping @Sendable (Int) async -> Void) throws -> some ApplicationProtocol {
         try startCollectors()
+        if options.authToken != nil {
+            for (name, a) in [("graphite", options.graphiteListen), ("statsd", options.statsdListen)] {
+                guard let a, !a.isLoopback else { continue }
+                logger.warning("\(name) listener takes writes without the bearer token and is reachable beyond this host; bind it to 127.0.0.1 or firewall it",
+                               metadata: ["address": "\(a)"])
+            }
+        }
         let ready = self.ready
         let logger = self.logger
+        let openFiles = raiseOpenFileLimit()
+        var conn = options.connections
+        if conn.maxConnections <= 0 { conn.maxConnections = ConnectionOptions.derivedMaxConnections(openFileLimit: openFiles) }
+        let registry = ConnectionRegistry(cap: conn.maxConnections, metrics: metrics, logger: logger)
+        let connections = conn
+        logger.info("HTTP connection limits", metadata: [
+            "max_connections": "\(conn.maxConnections)", "open_file_limit": "\(openFiles)",
+            "header_timeout": "\(conn.headerTimeout)", "body_timeout": "\(conn.bodyTimeout)",
+            "idle_timeout": "\(conn.idleTimeout)"])
         return Application(
             router: buildRouter(),
+            server: HTTPServerBuilder { responder in
+                GuardedHTTP1Channel(responder: responder, registry: registry, options: connections)
+            },
             configuration: .init(address: .hostname(options.listen.host, port: options.listen.port), serverName: "vigil"),
             services: services.all,
             onServerRunning: { channel in

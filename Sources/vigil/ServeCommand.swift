@@ -22,6 +22,7 @@ struct ServeCommand: AsyncParsableCommand {
               vigil serve --listen 0.0.0.0:9470 --config vigil.yml --auth-token-file token.txt --retention 30d
               vigil serve --host-collector --statsd-listen 127.0.0.1:8125
               vigil serve --libvirt-uri qemu:///system
+              vigil serve --http-idle-timeout 30 --http-body-timeout 20 --max-connections 4096
             """
     )
 
@@ -46,10 +47,10 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Largest request body accepted, in bytes (413 above).")
     var maxBodyBytes = 64 << 20
 
-    @Option(help: "Graphite plaintext TCP listener HOST:PORT (off unless given).")
+    @Option(help: "Graphite plaintext TCP listener HOST:PORT (off unless given; no auth; a bare :PORT means 127.0.0.1).")
     var graphiteListen: String?
 
-    @Option(help: "StatsD UDP listener HOST:PORT (off unless given).")
+    @Option(help: "StatsD UDP listener HOST:PORT (off unless given; no auth; a bare :PORT means 127.0.0.1).")
     var statsdListen: String?
 
     @Flag(help: "Collect this host's /proc metrics under node_exporter's names.")
@@ -86,6 +87,18 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Longest PromQL query accepted, in bytes (400 above).")
     var queryMaxLength = 256 << 10
 
+    @Option(help: "Seconds a client has to send a request's headers, from connecting or from its first byte (408 and close after).")
+    var httpHeaderTimeout = 10.0
+
+    @Option(help: "Seconds a client has to send a whole request body (408 and close after).")
+    var httpBodyTimeout = 60.0
+
+    @Option(help: "Seconds an idle keep-alive connection is kept open.")
+    var httpIdleTimeout = 60.0
+
+    @Option(help: "Open HTTP connections at most; 0 = 3/4 of the open-file limit (raised to its hard limit at start).")
+    var maxConnections = 0
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
@@ -96,8 +109,8 @@ struct ServeCommand: AsyncParsableCommand {
         var opts = ServerOptions()
         do {
             opts.listen = try ListenAddress(parsing: listen)
-            if let g = graphiteListen { opts.graphiteListen = try ListenAddress(parsing: g) }
-            if let s = statsdListen { opts.statsdListen = try ListenAddress(parsing: s) }
+            if let g = graphiteListen { opts.graphiteListen = try ListenAddress(parsing: g, bareHost: "127.0.0.1") }
+            if let s = statsdListen { opts.statsdListen = try ListenAddress(parsing: s, bareHost: "127.0.0.1") }
         } catch {
             throw ValidationError("\(error)")
         }
@@ -105,6 +118,15 @@ struct ServeCommand: AsyncParsableCommand {
         opts.maxBodyBytes = maxBodyBytes
         opts.maxInflightRequests = max(1, maxInflightRequests)
         opts.maxInflightBytes = max(1, maxInflightBytes)
+        for (flag, v) in [("--http-header-timeout", httpHeaderTimeout), ("--http-body-timeout", httpBodyTimeout),
+                          ("--http-idle-timeout", httpIdleTimeout)] where !(v > 0 && v.isFinite) {
+            throw ValidationError("\(flag) must be a positive number of seconds, got \(v)")
+        }
+        opts.connections.headerTimeout = .milliseconds(Int64(httpHeaderTimeout * 1000))
+        opts.connections.bodyTimeout = .milliseconds(Int64(httpBodyTimeout * 1000))
+        opts.connections.idleTimeout = .milliseconds(Int64(httpIdleTimeout * 1000))
+        guard maxConnections >= 0 else { throw ValidationError("--max-connections must be 0 (derived) or positive") }
+        opts.connections.maxConnections = maxConnections
         opts.limits.maxLabelsPerSeries = maxLabelsPerSeries
         opts.limits.maxLabelNameBytes = maxLabelNameLength
         opts.limits.maxLabelValueBytes = maxLabelValueLength
