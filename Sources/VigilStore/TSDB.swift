@@ -5,8 +5,14 @@ import VigilCore
 
 /// Options for opening a `TSDB`.
 public struct TSDBOptions: Sendable {
-    /// Keep this much data (ms) behind the newest sample; 0 keeps everything. Default 15d.
+    /// Keep this much data (ms) behind the clock's now: older chunks are deleted and older samples are
+    /// refused as too old. 0 keeps everything. Default 15d.
     public var retention: Int64 = 15 * 86_400_000
+    /// Samples more than this many ms ahead of the clock's now refuse their whole batch
+    /// (`InvalidSeriesError` naming the series and the timestamp); 0 accepts any future time. Default 10 min.
+    public var maxFuture: Int64 = 10 * 60_000
+    /// Where retention, the too-old bound and the future bound read the time (never from the newest sample).
+    public var clock: any VigilClock = WallClock()
     public var walFsync: WALFsyncPolicy = .always
     /// Chunks never span a multiple of this (ms). Default 2h.
     public var chunkRange: Int64 = 2 * 3_600_000
@@ -209,10 +215,14 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
             throw InvalidSeriesError(index: 0, labels: Labels([:]), reason:
                 "\(refs.refs.count) refs, \(refs.timestamps.count) timestamps, \(refs.values.count) values")
         }
+        let now = options.clock.nowMillis()
+        let minValid = options.retention > 0 ? now &- options.retention : Int64.min
+        let future = options.maxFuture > 0 ? firstTooNew(batch, refs, now: now) : nil
         head.lock.lock()
         defer { head.lock.unlock() }
         if head.closed { throw WALError(message: "store is closed") }
-        let (result, framed) = try head.appendLocked(batch, refs: refs.isEmpty ? nil : refs)
+        if let future { throw tooNewError(future, batch, refs, now: now) }
+        let (result, framed) = try head.appendLocked(batch, refs: refs.isEmpty ? nil : refs, minValid: minValid)
         guard !framed.isEmpty else { return (result, nil) }
         return (result, try wal.enqueue(framed))
     }
@@ -381,7 +391,7 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
         }
     }
 
-    /// Deletes chunks whose newest sample is older than (newest sample − retention), and series left
+    /// Deletes chunks whose newest sample is older than (the clock's now − retention), and series left
     /// with no data.
     @discardableResult
     public func applyRetention() throws -> RetentionResult {
@@ -414,7 +424,8 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
             try maintenance.withLock {
                 if head.lock.withLock({ head.closed }) { return }
                 try persistLocked(holdingHead: false)
-                let newest = head.lock.withLock { head.maxTime }
+                // Not past the clock: a far-future sample must not make every window look finished.
+                let newest = min(head.lock.withLock { head.maxTime }, options.clock.nowMillis())
                 if compactRange > 0 && newest != .min {
                     _ = try compactLocked(horizon: newest &- max(1, options.chunkRange))
                 }
@@ -517,9 +528,8 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
     private func retentionLocked() throws -> RetentionResult {
         var result = RetentionResult()
         guard options.retention > 0, let writer else { return result }
-        let newest = head.lock.withLock { head.maxTime }
-        guard newest != .min else { return result }
-        let cutoff = newest &- options.retention
+        // From the clock, never from the newest sample: one sample far in the future must not expire the rest.
+        let cutoff = options.clock.nowMillis() &- options.retention
         result.cutoff = cutoff
         // Head: drop sealed and open chunks entirely older than the cutoff.
         var headDropped = 0

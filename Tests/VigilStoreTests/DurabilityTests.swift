@@ -166,17 +166,21 @@ import VigilCore
         let hour: Int64 = 3_600_000
         var o = testOptions(retention: 2 * hour)
         o.chunkRange = hour
+        let clock = SimulatedClock(startMillis: 0) // follows the samples as they are written
+        o.clock = clock
         let db = try TSDB(directory: dir.path, options: o)
         // "old" series: only the first hour. "live" series: 5 hours, one sample a minute.
         for k in 0..<60 {
+            clock.advance(to: Int64(k) * 60_000)
             _ = try db.appendSync([SeriesSamples(labels: Labels(["__name__": "old"]), timestamps: [Int64(k) * 60_000], values: [Double(k)])])
         }
         for k in 0..<300 {
+            clock.advance(to: Int64(k) * 60_000)
             _ = try db.appendSync([SeriesSamples(labels: Labels(["__name__": "live"]), timestamps: [Int64(k) * 60_000], values: [Double(k)])])
         }
         try db.persist()
         let r = try db.applyRetention()
-        // newest = 299 min; cutoff = 179 min: chunks ending before it go (hours 0 and 1 of "live", "old" entirely).
+        // now = 299 min; cutoff = 179 min: chunks ending before it go (hours 0 and 1 of "live", "old" entirely).
         #expect(r.cutoff == 299 * 60_000 - 2 * hour)
         #expect(r.deletedChunks == 3)
         #expect(r.deletedSeries == 1)
