@@ -78,7 +78,8 @@ public struct RetentionResult: Sendable, Equatable {
 /// The embedded time-series store: an in-memory head (one open chunk per series), a write-ahead log
 /// with group commit, and sealed chunks in SQLite. Safe to share between threads and tasks.
 ///
-/// Layout of `directory`: `vigil.db` (+ SQLite's `-wal`/`-shm`), `wal/NNNNNNNN` segments.
+/// Layout of `directory`: `vigil.db` (+ SQLite's `-wal`/`-shm`), `wal/NNNNNNNN` segments, `LOCK` (held while
+/// open: a second open of the directory, in this process or another, throws `StoreLockedError`).
 public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
     public let directory: String
     public let options: TSDBOptions
@@ -89,6 +90,8 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
 
     let head: Head
     let wal: WALWriter
+    /// `<data>/LOCK`, held from open to close.
+    let dirLock: DirectoryLock
     let dbPath: String
     let walDir: String
     let logger: Logger
@@ -113,6 +116,10 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
         self.logger = options.logger
         dbPath = directory + "/vigil.db"
         walDir = directory + "/wal"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // Before anything is read or written: a second process on the same directory would replay and
+        // rewrite the log under the first one's feet.
+        dirLock = try DirectoryLock(directory: directory)
         try FileManager.default.createDirectory(atPath: walDir, withIntermediateDirectories: true)
         let conn = try SQLiteConnection(path: dbPath)
         try conn.setUpWriter()
@@ -415,6 +422,7 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
             readers.drain()
             try? writer?.exec("PRAGMA wal_checkpoint(TRUNCATE)")
             writer = nil
+            dirLock.release()
             if let firstError { throw firstError }
         }
     }
