@@ -32,6 +32,9 @@ public struct TSDBOptions: Sendable {
     /// (call `persist()`, `checkpoint()`, `applyRetention()` yourself).
     public var maintenanceInterval: Int64? = 30_000
     public var logger = Logger(label: "vigil.store")
+    /// Replay also sets aside intact samples whose series is unknown (instead of refusing to open), copying
+    /// their segments to `quarantine/`. What `vigil tsdb repair` opens with.
+    public var walRepair = false
 
     public init() {}
 }
@@ -83,7 +86,7 @@ public struct RetentionResult: Sendable, Equatable {
 public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
     public let directory: String
     public let options: TSDBOptions
-    /// Damage found in the WAL when opening (it was truncated there; everything before was kept).
+    /// Damage found in the WAL when opening: what was skipped, recovered and set aside (docs/storage-format.md).
     public let walCorruption: WALCorruption?
     /// WAL samples skipped at replay because SQLite already had them (after a checkpoint crash).
     public let replaySkipped: Int
@@ -144,12 +147,15 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
             }
         }
 
-        // Then the WAL.
+        // Then the WAL. Replay changes no file; only once every record applied are damaged segments copied
+        // aside and a torn tail cut (an error applying a record leaves the directory as it was).
         var skipped = 0
         let head = self.head
         let dbPathForErrors = dbPath
-        let (corruption, lastSegment) = try WALReader.replay(dir: walDir, logger: logger) { type, payload in
-            switch try WALRecord.decode(type, payload) {
+        let tolerateUnknown = options.walRepair
+        let plan = try WALReader.replay(dir: walDir) { record, afterDamage in
+            var loss = ReplayLoss()
+            switch record {
             case .series(let entries):
                 for (ref, labels) in entries {
                     if let s = head.byRef[ref] {
@@ -167,7 +173,14 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
             case .samples(let entries):
                 for e in entries {
                     guard let s = head.byRef[e.ref] else {
-                        throw StoreCorruption(message: "samples for unknown series id \(e.ref)")
+                        // After skipped bytes the series record may have been among them: the samples cannot
+                        // be attributed (their segment is kept aside). Without damage it is an inconsistency.
+                        guard afterDamage || tolerateUnknown else {
+                            throw StoreCorruption(message: "samples for unknown series id \(e.ref)")
+                        }
+                        loss.samples += e.ts.count
+                        if !loss.refs.contains(e.ref) { loss.refs.append(e.ref) }
+                        continue
                     }
                     for k in e.ts.indices {
                         if e.ts[k] > s.maxTime { head.appendSampleLocked(s, e.ts[k], e.vs[k]) } else { skipped += 1 }
@@ -175,11 +188,20 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
                     if s.maxTime > head.maxTime { head.maxTime = s.maxTime }
                 }
             }
+            return loss
         }
+        let corruption = try WALReader.commit(plan, walDir: walDir, dataDir: directory)
+        if let corruption { logger.warning("WAL damaged, repaired without deleting intact data:\n\(corruption)") }
         walCorruption = corruption
         replaySkipped = skipped
+        let lastSegment = plan.lastSegment
         wal = try WALWriter(dir: walDir, after: lastSegment, policy: options.walFsync,
                             segmentLimit: options.walSegmentSize, logger: logger)
+        if plan.needsRewrite {
+            // The damaged segments are in quarantine/: rewrite the log from what was recovered, so that it
+            // stands on its own (fresh series records for every series with samples in it).
+            try checkpoint()
+        }
         logger.info("opened \(directory): \(head.seriesCountLocked) series, WAL replayed up to segment \(lastSegment)")
         if let every = options.maintenanceInterval, every > 0 {
             maintenanceThread = MaintenanceThread(db: self, intervalMs: every)

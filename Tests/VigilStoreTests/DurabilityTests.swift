@@ -128,38 +128,6 @@ import VigilCore
         try again.close()
     }
 
-    @Test func corruptMiddleSegmentDropsLaterSegmentsAndReportsThem() throws {
-        let dir = TempDir()
-        defer { dir.remove() }
-        var o = testOptions()
-        o.walSegmentSize = 512 // roll often
-        let db = try TSDB(directory: dir.path, options: o)
-        for b in batches(series: 3, steps: 0..<60) { _ = try db.appendSync(b) }
-        let crashed = try dir.crashCopy()
-        defer { crashed.remove() }
-        try db.close()
-        let segs = try walSegments(crashed.path)
-        #expect(segs.count > 3)
-        let victim = segs[1]
-        var bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: victim)))
-        bytes[bytes.count / 2] ^= 0xFF
-        try Data(bytes).write(to: URL(fileURLWithPath: victim))
-        let re = try TSDB(directory: crashed.path, options: o)
-        let c = try #require(re.walCorruption)
-        #expect(c.segment == (victim as NSString).lastPathComponent)
-        #expect(c.removedSegments.count == segs.count - 2)
-        let got = try re.select(everything, mint: .min, maxt: .max)
-        // What is left is a prefix of what was written, nothing altered.
-        let want = expected(series: 3, steps: 0..<60)
-        for s in got {
-            let w = try #require(want.first { $0.labels == s.labels })
-            #expect(s.count < 60)
-            #expect(SeriesSamples(labels: s.labels, timestamps: Array(w.timestamps.prefix(s.count)),
-                                  values: Array(w.values.prefix(s.count))) == s)
-        }
-        try re.close()
-    }
-
     @Test func retentionRemovesOnlyExpiredData() throws {
         let dir = TempDir()
         defer { dir.remove() }
