@@ -247,3 +247,45 @@ func flipByte(_ path: String, at offset: Int, mask: UInt8 = 0xFF) throws {
         try again.close()
     }
 }
+
+/// `vigil tsdb repair` as a process on a damaged directory.
+@Suite struct RepairCommandTests {
+    @Test(.enabled(if: vigilExecutable() != nil, "the vigil executable is not built next to the tests (swift build)"))
+    func repairRecoversADamagedDirectoryAndReportsIt() throws {
+        let exe = try #require(vigilExecutable())
+        let (crashed, segs) = try WALRepairTests().crashedStore()
+        defer { crashed.remove() }
+        let target = try #require(try recordFrames(segs[1]).dropFirst().first)
+        try flipByte(segs[1], at: target.offset + WALFormat.recordHeaderSize + target.length - 2)
+        let name = (segs[1] as NSString).lastPathComponent
+
+        func run(_ args: [String]) throws -> (Int32, String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: exe)
+            p.arguments = args
+            let out = Pipe()
+            p.standardOutput = out
+            p.standardError = out
+            try p.run()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, text)
+        }
+        let (status, out) = try run(["tsdb", "repair", "--data", crashed.path])
+        #expect(status == 0, "\(out)")
+        #expect(out.contains("segment \(name) bytes \(target.offset)..<\(target.offset + WALFormat.recordHeaderSize + target.length)"), "\(out)")
+        #expect(out.contains("1 record"), "\(out)")
+        #expect(out.contains(crashed.path + "/quarantine/wal-" + name), "\(out)")
+        #expect(FileManager.default.fileExists(atPath: crashed.path + "/quarantine/wal-" + name))
+        // Afterwards the directory opens clean with all but the one damaged append (one sample per series).
+        let db = try TSDB(directory: crashed.path, options: WALRepairTests().options())
+        #expect(db.walCorruption == nil)
+        #expect(try db.select(everything, mint: .min, maxt: .max).map(\.count)
+                == Array(repeating: WALRepairTests.steps - 1, count: WALRepairTests.series))
+        try db.close()
+        let (status2, out2) = try run(["tsdb", "repair", "--data", crashed.path])
+        #expect(status2 == 0 && out2.contains("WAL intact"), "\(out2)")
+        let (_, help) = try run(["tsdb", "repair", "--help"])
+        #expect(help.contains("Example: vigil tsdb repair --data ./data"))
+    }
+}
