@@ -41,10 +41,13 @@ public enum StoreWiring {
     }
 
     /// Opens (creating if needed) the data directory.
-    public static func open(dataDir: String, retentionMs: Int64, fsync: WALFsyncPolicy, logger: Logger) throws -> OpenedStore {
+    /// `maxFutureMs`: samples further ahead of the wall clock refuse their batch (0: no bound; nil: the store's default).
+    public static func open(dataDir: String, retentionMs: Int64, fsync: WALFsyncPolicy, logger: Logger,
+                            maxFutureMs: Int64? = nil) throws -> OpenedStore {
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         var o = TSDBOptions()
         o.retention = retentionMs
+        if let maxFutureMs { o.maxFuture = maxFutureMs }
         o.walFsync = fsync
         var l = logger
         l[metadataKey: "component"] = "store"

@@ -7,11 +7,12 @@ import VigilCore
 extension Head {
     /// Applies `batch` to the head. Returns the result and the framed WAL records to log
     /// (empty when nothing was accepted). Throws `InvalidSeriesError` before changing anything.
-    func appendLocked(_ batch: [SeriesSamples], refs: RefSamples? = nil) throws(InvalidSeriesError) -> (RefAppendResult, [UInt8]) {
-        try batch.withUnsafeBufferPointer { (bp) throws(InvalidSeriesError) in try appendLocked(bp, refs: refs) }
+    /// Samples older than `minValid` (the clock minus retention) are counted as too old.
+    func appendLocked(_ batch: [SeriesSamples], refs: RefSamples? = nil, minValid: Int64 = .min) throws(InvalidSeriesError) -> (RefAppendResult, [UInt8]) {
+        try batch.withUnsafeBufferPointer { (bp) throws(InvalidSeriesError) in try appendLocked(bp, refs: refs, minValid: minValid) }
     }
 
-    private func appendLocked(_ batch: UnsafeBufferPointer<SeriesSamples>, refs: RefSamples?) throws(InvalidSeriesError) -> (RefAppendResult, [UInt8]) {
+    private func appendLocked(_ batch: UnsafeBufferPointer<SeriesSamples>, refs: RefSamples?, minValid: Int64) throws(InvalidSeriesError) -> (RefAppendResult, [UInt8]) {
         // Phase 1: resolve series and validate; nothing is modified.
         var found = ContiguousArray<MemSeries?>(repeating: nil, count: batch.count)
         var hashes = ContiguousArray<UInt64>(repeating: 0, count: batch.count)
@@ -34,7 +35,6 @@ extension Head {
         // Phase 2: apply.
         var result = AppendResult()
         var seriesRefs = [UInt64](repeating: 0, count: batch.count)
-        let minValid = (retention > 0 && maxTime != .min) ? maxTime &- retention : Int64.min
         var seriesPayload: [UInt8] = []
         var samplesPayload: [UInt8] = []
         samplesPayload.reserveCapacity(batch.count * 24)

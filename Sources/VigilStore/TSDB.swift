@@ -5,8 +5,14 @@ import VigilCore
 
 /// Options for opening a `TSDB`.
 public struct TSDBOptions: Sendable {
-    /// Keep this much data (ms) behind the newest sample; 0 keeps everything. Default 15d.
+    /// Keep this much data (ms) behind the clock's now: older chunks are deleted and older samples are
+    /// refused as too old. 0 keeps everything. Default 15d.
     public var retention: Int64 = 15 * 86_400_000
+    /// Samples more than this many ms ahead of the clock's now refuse their whole batch
+    /// (`InvalidSeriesError` naming the series and the timestamp); 0 accepts any future time. Default 10 min.
+    public var maxFuture: Int64 = 10 * 60_000
+    /// Where retention, the too-old bound and the future bound read the time (never from the newest sample).
+    public var clock: any VigilClock = WallClock()
     public var walFsync: WALFsyncPolicy = .always
     /// Chunks never span a multiple of this (ms). Default 2h.
     public var chunkRange: Int64 = 2 * 3_600_000
@@ -26,6 +32,9 @@ public struct TSDBOptions: Sendable {
     /// (call `persist()`, `checkpoint()`, `applyRetention()` yourself).
     public var maintenanceInterval: Int64? = 30_000
     public var logger = Logger(label: "vigil.store")
+    /// Replay also sets aside intact samples whose series is unknown (instead of refusing to open), copying
+    /// their segments to `quarantine/`. What `vigil tsdb repair` opens with.
+    public var walRepair = false
 
     public init() {}
 }
@@ -89,17 +98,20 @@ public struct RetentionResult: Sendable, Equatable {
 /// The embedded time-series store: an in-memory head (one open chunk per series), a write-ahead log
 /// with group commit, and sealed chunks in SQLite. Safe to share between threads and tasks.
 ///
-/// Layout of `directory`: `vigil.db` (+ SQLite's `-wal`/`-shm`), `wal/NNNNNNNN` segments.
+/// Layout of `directory`: `vigil.db` (+ SQLite's `-wal`/`-shm`), `wal/NNNNNNNN` segments, `LOCK` (held while
+/// open: a second open of the directory, in this process or another, throws `StoreLockedError`).
 public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
     public let directory: String
     public let options: TSDBOptions
-    /// Damage found in the WAL when opening (it was truncated there; everything before was kept).
+    /// Damage found in the WAL when opening: what was skipped, recovered and set aside (docs/storage-format.md).
     public let walCorruption: WALCorruption?
     /// WAL samples skipped at replay because SQLite already had them (after a checkpoint crash).
     public let replaySkipped: Int
 
     let head: Head
     let wal: WALWriter
+    /// `<data>/LOCK`, held from open to close.
+    let dirLock: DirectoryLock
     let dbPath: String
     let walDir: String
     let logger: Logger
@@ -124,6 +136,10 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
         self.logger = options.logger
         dbPath = directory + "/vigil.db"
         walDir = directory + "/wal"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // Before anything is read or written: a second process on the same directory would replay and
+        // rewrite the log under the first one's feet.
+        dirLock = try DirectoryLock(directory: directory)
         try FileManager.default.createDirectory(atPath: walDir, withIntermediateDirectories: true)
         let conn = try SQLiteConnection(path: dbPath)
         try conn.setUpWriter()
@@ -151,12 +167,15 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
             }
         }
 
-        // Then the WAL.
+        // Then the WAL. Replay changes no file; only once every record applied are damaged segments copied
+        // aside and a torn tail cut (an error applying a record leaves the directory as it was).
         var skipped = 0
         let head = self.head
         let dbPathForErrors = dbPath
-        let (corruption, lastSegment) = try WALReader.replay(dir: walDir, logger: logger) { type, payload in
-            switch try WALRecord.decode(type, payload) {
+        let tolerateUnknown = options.walRepair
+        let plan = try WALReader.replay(dir: walDir) { record, afterDamage in
+            var loss = ReplayLoss()
+            switch record {
             case .series(let entries):
                 for (ref, labels) in entries {
                     if let s = head.byRef[ref] {
@@ -174,7 +193,14 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
             case .samples(let entries):
                 for e in entries {
                     guard let s = head.byRef[e.ref] else {
-                        throw StoreCorruption(message: "samples for unknown series id \(e.ref)")
+                        // After skipped bytes the series record may have been among them: the samples cannot
+                        // be attributed (their segment is kept aside). Without damage it is an inconsistency.
+                        guard afterDamage || tolerateUnknown else {
+                            throw StoreCorruption(message: "samples for unknown series id \(e.ref)")
+                        }
+                        loss.samples += e.ts.count
+                        if !loss.refs.contains(e.ref) { loss.refs.append(e.ref) }
+                        continue
                     }
                     for k in e.ts.indices {
                         if e.ts[k] > s.maxTime { head.appendSampleLocked(s, e.ts[k], e.vs[k]) } else { skipped += 1 }
@@ -182,11 +208,20 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
                     if s.maxTime > head.maxTime { head.maxTime = s.maxTime }
                 }
             }
+            return loss
         }
+        let corruption = try WALReader.commit(plan, walDir: walDir, dataDir: directory)
+        if let corruption { logger.warning("WAL damaged, repaired without deleting intact data:\n\(corruption)") }
         walCorruption = corruption
         replaySkipped = skipped
+        let lastSegment = plan.lastSegment
         wal = try WALWriter(dir: walDir, after: lastSegment, policy: options.walFsync,
                             segmentLimit: options.walSegmentSize, logger: logger)
+        if plan.needsRewrite {
+            // The damaged segments are in quarantine/: rewrite the log from what was recovered, so that it
+            // stands on its own (fresh series records for every series with samples in it).
+            try checkpoint()
+        }
         logger.info("opened \(directory): \(head.seriesCountLocked) series, WAL replayed up to segment \(lastSegment)")
         if let every = options.maintenanceInterval, every > 0 {
             maintenanceThread = MaintenanceThread(db: self, intervalMs: every)
@@ -229,10 +264,14 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
             throw InvalidSeriesError(index: 0, labels: Labels([:]), reason:
                 "\(refs.refs.count) refs, \(refs.timestamps.count) timestamps, \(refs.values.count) values")
         }
+        let now = options.clock.nowMillis()
+        let minValid = options.retention > 0 ? now &- options.retention : Int64.min
+        let future = options.maxFuture > 0 ? firstTooNew(batch, refs, now: now) : nil
         head.lock.lock()
         defer { head.lock.unlock() }
         if head.closed { throw WALError(message: "store is closed") }
-        let (result, framed) = try head.appendLocked(batch, refs: refs.isEmpty ? nil : refs)
+        if let future { throw tooNewError(future, batch, refs, now: now) }
+        let (result, framed) = try head.appendLocked(batch, refs: refs.isEmpty ? nil : refs, minValid: minValid)
         guard !framed.isEmpty else { return (result, nil) }
         return (result, try wal.enqueue(framed))
     }
@@ -402,7 +441,7 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
         }
     }
 
-    /// Deletes chunks whose newest sample is older than (newest sample − retention), and series left
+    /// Deletes chunks whose newest sample is older than (the clock's now − retention), and series left
     /// with no data.
     @discardableResult
     public func applyRetention() throws -> RetentionResult {
@@ -426,6 +465,7 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
             readers.drain()
             try? writer?.exec("PRAGMA wal_checkpoint(TRUNCATE)")
             writer = nil
+            dirLock.release()
             if let firstError { throw firstError }
         }
     }
@@ -435,7 +475,8 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
             try maintenance.withLock {
                 if head.lock.withLock({ head.closed }) { return }
                 try persistLocked(holdingHead: false)
-                let newest = head.lock.withLock { head.maxTime }
+                // Not past the clock: a far-future sample must not make every window look finished.
+                let newest = min(head.lock.withLock { head.maxTime }, options.clock.nowMillis())
                 if compactRange > 0 && newest != .min {
                     _ = try compactLocked(horizon: newest &- max(1, options.chunkRange))
                 }
@@ -548,9 +589,8 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
     private func retentionLocked() throws -> RetentionResult {
         var result = RetentionResult()
         guard options.retention > 0, let writer else { return result }
-        let newest = head.lock.withLock { head.maxTime }
-        guard newest != .min else { return result }
-        let cutoff = newest &- options.retention
+        // From the clock, never from the newest sample: one sample far in the future must not expire the rest.
+        let cutoff = options.clock.nowMillis() &- options.retention
         result.cutoff = cutoff
         // Nothing can be older than the cutoff: skip the walks over every series and the scan of SQLite.
         if head.lock.withLock({ cutoff <= head.chunkMaxTimeBound }) { return result }

@@ -33,20 +33,82 @@ enum WALRecordType: UInt8 {
     case samples = 2
 }
 
-/// The WAL was found damaged at start-up: where, why, and what was cut.
+/// One damaged byte range of a WAL segment that replay skipped.
+public struct WALDamage: Sendable, Equatable, CustomStringConvertible {
+    public let segment: String
+    /// First bad byte.
+    public let start: Int
+    /// Where replay resumed in this segment (a valid record), or the segment's length.
+    public let end: Int
+    public let reason: String
+    /// Records in the range when the damaged record's frame was intact (so the next record started right
+    /// after it); nil when the range had to be scanned byte by byte and its record count is unknown.
+    public let skippedRecords: Int?
+
+    public var description: String {
+        let what = skippedRecords.map { "\($0) record\($0 == 1 ? "" : "s")" } ?? "an unknown number of records"
+        return "segment \(segment) bytes \(start)..<\(end) (\(end - start) bytes, \(what)): \(reason)"
+    }
+}
+
+/// Samples of intact records that replay could not use because the record defining their series was lost.
+public struct WALUnattributed: Sendable, Equatable, CustomStringConvertible {
+    public let segment: String
+    public var records = 0
+    public var samples = 0
+    /// Series ids they named (first 20).
+    public var refs: [UInt64] = []
+
+    public var description: String {
+        "segment \(segment): \(samples) samples in \(records) records of series ids \(refs.map(String.init).joined(separator: ","))"
+            + " whose series record was lost"
+    }
+}
+
+/// What replay found wrong with the WAL at start-up and what it did: damaged ranges were skipped and their
+/// segments copied to `quarantined` (nothing intact is deleted); a torn tail of the last segment was cut.
 public struct WALCorruption: Sendable, Equatable, CustomStringConvertible {
+    /// Where the first damage is (segment name, offset, why).
     public let segment: String
     public let offset: Int
     public let reason: String
-    /// Bytes dropped from the damaged segment (its length minus `offset`).
+    /// Bytes cut from the end of the last segment (a record torn by a crash; 0 if none).
     public let truncatedBytes: Int
-    /// Later segments removed because they followed the damage.
-    public let removedSegments: [String]
+    /// Every skipped range, in log order (the torn tail included).
+    public let damages: [WALDamage]
+    public let unattributed: [WALUnattributed]
+    /// Copies of the damaged bytes, relative to the data directory (`quarantine/...`).
+    public let quarantined: [String]
+    /// Records and samples replayed after the first damage (what a truncate-and-drop repair would have lost).
+    public let recoveredRecords: Int
+    public let recoveredSamples: Int
+
+    public var lostSamples: Int { unattributed.reduce(0) { $0 + $1.samples } }
 
     public var description: String {
-        var s = "WAL segment \(segment) corrupt at offset \(offset): \(reason); truncated \(truncatedBytes) bytes"
-        if !removedSegments.isEmpty { s += ", removed later segments \(removedSegments.joined(separator: ", "))" }
-        return s
+        var lines = ["WAL segment \(segment) damaged at offset \(offset): \(reason)"]
+        for d in damages { lines.append("  skipped \(d)") }
+        if truncatedBytes > 0 { lines.append("  cut the last segment's torn tail: \(truncatedBytes) bytes") }
+        for u in unattributed { lines.append("  lost \(u)") }
+        if recoveredRecords > 0 {
+            lines.append("  replayed \(recoveredRecords) later records (\(recoveredSamples) samples) past the damage")
+        }
+        if !quarantined.isEmpty { lines.append("  damaged bytes kept in \(quarantined.joined(separator: ", "))") }
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Replay stopped on an error that is not damage (the record was intact but could not be applied, e.g. an
+/// inconsistency with vigil.db, or a bug): the store refuses to open and no file was changed.
+public struct WALReplayError: Error, Sendable, CustomStringConvertible {
+    public let segment: String
+    public let offset: Int
+    public let message: String
+
+    public var description: String {
+        "WAL replay stopped at segment \(segment) offset \(offset): \(message). The record is intact (its checksum "
+            + "matches), so this is not damage, and nothing on disk was changed. Keep a copy of the data directory; "
+            + "`vigil tsdb repair --data DIR` sets aside samples whose series is unknown."
     }
 }
 
@@ -110,77 +172,252 @@ func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(WALError) {
 
 // MARK: - Replay
 
+/// Samples a replayed record held for series nobody defines (their series record was in damaged bytes).
+struct ReplayLoss {
+    var samples = 0
+    var refs: [UInt64] = []
+}
+
+/// What a replay found. Replay itself changes no file; `WALReader.commit` acts on the plan once every
+/// record has been applied, so an error while applying leaves the directory exactly as it was.
+struct WALReplayPlan {
+    var lastSegment = 0
+    var damages: [WALDamage] = []
+    var unattributed: [WALUnattributed] = []
+    /// Segments to copy aside before anything changes (damaged, or holding samples nobody can attribute).
+    var quarantineSegments: [String] = []
+    /// The last segment's torn tail: cut at `offset`.
+    var tail: (segment: String, offset: Int, length: Int)? = nil
+    var recoveredRecords = 0
+    var recoveredSamples = 0
+
+    /// Damage other than a torn tail: the log is rewritten (checkpoint) once replayed, so that it stands
+    /// on its own without the damaged segments (every series it needs gets a fresh series record).
+    var needsRewrite: Bool { damages.count > (tail == nil ? 0 : 1) || !unattributed.isEmpty }
+
+    mutating func quarantine(_ segment: String) {
+        if !quarantineSegments.contains(segment) { quarantineSegments.append(segment) }
+    }
+}
+
 enum WALReader {
-    /// Reads every segment in order, handing each record to `handle`. A bad record (short header,
-    /// short payload, CRC mismatch, unknown type, or a payload `handle` cannot decode) ends the log:
-    /// the segment is truncated there and later segments are deleted. Returns the damage found, if any,
-    /// and the highest segment number seen.
-    static func replay(dir: String, logger: Logger,
-                       handle: (WALRecordType, UnsafeRawBufferPointer) throws -> Void) throws -> (WALCorruption?, Int) {
+    enum Framed {
+        case record(WALRecordType, Range<Int>, next: Int)
+        /// `next`: where the following record would start if only the payload or checksum is bad.
+        case bad(reason: String, next: Int?)
+    }
+
+    /// Reads every segment in order and hands each intact record to `apply` (`afterDamage`: some earlier bytes
+    /// were skipped, so series records may be missing). A record that fails its checksum or does not decode is
+    /// damage: replay skips to the next valid record (in the same segment if there is one, else the next
+    /// segment) and goes on. Any error `apply` throws stops replay with a `WALReplayError` naming the segment
+    /// and offset. No file is changed here (see `commit`).
+    static func replay(dir: String,
+                       apply: (WALRecord, _ afterDamage: Bool) throws -> ReplayLoss) throws -> WALReplayPlan {
         let segs = try WALFormat.segments(in: dir)
+        var plan = WALReplayPlan()
+        plan.lastSegment = segs.last ?? 0
+        var afterDamage = false
         for (i, seg) in segs.enumerated() {
             let name = WALFormat.segmentName(seg)
             let path = dir + "/" + name
             guard let data = FileManager.default.contents(atPath: path) else {
                 throw WALError(message: "cannot read segment \(path)")
             }
-            let bad: (offset: Int, reason: String)? = data.withUnsafeBytes { buf in
-                scan(buf, handle: handle)
-            }
-            if let bad {
-                let later = segs[(i + 1)...].map { WALFormat.segmentName($0) }
-                let c = WALCorruption(segment: name, offset: bad.offset, reason: bad.reason,
-                                      truncatedBytes: data.count - bad.offset, removedSegments: later)
-                logger.warning("\(c)")
-                if truncate(path, off_t(bad.offset)) != 0 {
-                    throw WALError(message: "cannot truncate \(path) at \(bad.offset): \(String(cString: strerror(errno)))")
-                }
-                let fd = open(path, O_RDWR)
-                if fd >= 0 { _ = fsync(fd); close(fd) }
-                for l in later { try? FileManager.default.removeItem(atPath: dir + "/" + l) }
-                fsyncDirectory(dir)
-                return (c, segs.last ?? 0)
+            try data.withUnsafeBytes { buf in
+                try replaySegment(buf, name: name, isLast: i == segs.count - 1, plan: &plan,
+                                  afterDamage: &afterDamage, apply: apply)
             }
         }
-        return (nil, segs.last ?? 0)
+        return plan
     }
 
-    /// Returns the first bad offset and why, or nil if the whole buffer is good.
-    static func scan(_ buf: UnsafeRawBufferPointer,
-                     handle: (WALRecordType, UnsafeRawBufferPointer) throws -> Void) -> (offset: Int, reason: String)? {
-        if buf.count < WALFormat.segmentHeaderSize {
-            return (0, "short segment header (\(buf.count) bytes)")
+    private static func replaySegment(_ buf: UnsafeRawBufferPointer, name: String, isLast: Bool, plan: inout WALReplayPlan,
+                                      afterDamage: inout Bool,
+                                      apply: (WALRecord, Bool) throws -> ReplayLoss) throws {
+        /// Records a damaged range starting at `pos`; returns where to go on in this segment (nil: its end).
+        func damaged(at pos: Int, _ reason: String, hint: Int?, hintRecords: Int) -> Int? {
+            if let q = resync(buf, after: pos, hint: hint) {
+                plan.damages.append(WALDamage(segment: name, start: pos, end: q, reason: reason,
+                                              skippedRecords: q == hint ? hintRecords : nil))
+                plan.quarantine(name)
+                afterDamage = true
+                return q
+            }
+            plan.damages.append(WALDamage(segment: name, start: pos, end: buf.count, reason: reason,
+                                          skippedRecords: hint == buf.count || isLast ? hintRecords : nil))
+            if isLast {
+                // Nothing valid follows: the record being written when the process died (never acknowledged).
+                // A complete record that fails its checksum is kept aside before the cut; zeros are not.
+                plan.tail = (name, pos, buf.count - pos)
+                if hint != nil && buf[pos...].contains(where: { $0 != 0 }) { plan.quarantine(name) }
+            } else {
+                plan.quarantine(name)
+                afterDamage = true
+            }
+            return nil
         }
-        if !WALFormat.magic.elementsEqual(buf[0..<4]) { return (0, "bad segment magic") }
-        let version = UInt32(littleEndian: buf.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
-        if version != WALFormat.version { return (0, "unsupported segment version \(version)") }
+
         var pos = WALFormat.segmentHeaderSize
+        if let bad = headerProblem(buf) {
+            guard let q = damaged(at: 0, bad, hint: buf.count >= pos ? pos : nil, hintRecords: 0) else { return }
+            pos = q
+        }
         while pos < buf.count {
-            if buf.count - pos < WALFormat.recordHeaderSize {
-                return (pos, "torn record header (\(buf.count - pos) of \(WALFormat.recordHeaderSize) bytes)")
+            switch frame(buf, at: pos) {
+            case .bad(let reason, let next):
+                guard let q = damaged(at: pos, reason, hint: next, hintRecords: 1) else { return }
+                pos = q
+            case .record(let type, let range, let next):
+                let rec: WALRecord
+                do {
+                    rec = try WALRecord.decode(type, UnsafeRawBufferPointer(rebasing: buf[range]))
+                } catch {
+                    guard let q = damaged(at: pos, "undecodable record: \(error)", hint: next, hintRecords: 1) else { return }
+                    pos = q
+                    continue
+                }
+                let loss: ReplayLoss
+                do { loss = try apply(rec, afterDamage) } catch {
+                    throw WALReplayError(segment: name, offset: pos, message: "\(error)")
+                }
+                if loss.samples > 0 {
+                    if plan.unattributed.last?.segment != name { plan.unattributed.append(WALUnattributed(segment: name)) }
+                    plan.unattributed[plan.unattributed.count - 1].records += 1
+                    plan.unattributed[plan.unattributed.count - 1].samples += loss.samples
+                    for r in loss.refs where plan.unattributed[plan.unattributed.count - 1].refs.count < 20 {
+                        if !plan.unattributed[plan.unattributed.count - 1].refs.contains(r) {
+                            plan.unattributed[plan.unattributed.count - 1].refs.append(r)
+                        }
+                    }
+                    plan.quarantine(name)
+                }
+                if afterDamage {
+                    plan.recoveredRecords += 1
+                    plan.recoveredSamples += rec.sampleCount - loss.samples
+                }
+                pos = next
             }
-            let typeByte = buf[pos]
-            let length = Int(UInt32(littleEndian: buf.loadUnaligned(fromByteOffset: pos + 1, as: UInt32.self)))
-            let stored = UInt32(littleEndian: buf.loadUnaligned(fromByteOffset: pos + 5, as: UInt32.self))
-            let start = pos + WALFormat.recordHeaderSize
-            if length > buf.count - start {
-                return (pos, "torn record (length \(length), \(buf.count - start) bytes left)")
-            }
-            var crc = CRC32C.update(0, UnsafeRawBufferPointer(rebasing: buf[pos..<pos + 5]))
-            let payload = UnsafeRawBufferPointer(rebasing: buf[start..<start + length])
-            crc = CRC32C.update(crc, payload)
-            if crc != stored {
-                return (pos, String(format: "CRC32C mismatch (stored %08x, computed %08x)", stored, crc))
-            }
-            guard let type = WALRecordType(rawValue: typeByte) else {
-                return (pos, "unknown record type \(typeByte)")
-            }
-            do { try handle(type, payload) } catch {
-                return (pos, "undecodable record: \(error)")
-            }
-            pos = start + length
+        }
+    }
+
+    static func headerProblem(_ buf: UnsafeRawBufferPointer) -> String? {
+        if buf.count < WALFormat.segmentHeaderSize { return "short segment header (\(buf.count) bytes)" }
+        if !WALFormat.magic.elementsEqual(buf[0..<4]) { return "bad segment magic" }
+        let version = UInt32(littleEndian: buf.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
+        if version != WALFormat.version { return "unsupported segment version \(version)" }
+        return nil
+    }
+
+    /// Parses the frame at `pos` and checks its CRC (not the payload's encoding).
+    static func frame(_ buf: UnsafeRawBufferPointer, at pos: Int) -> Framed {
+        if buf.count - pos < WALFormat.recordHeaderSize {
+            return .bad(reason: "torn record header (\(buf.count - pos) of \(WALFormat.recordHeaderSize) bytes)", next: nil)
+        }
+        let typeByte = buf[pos]
+        let length = Int(UInt32(littleEndian: buf.loadUnaligned(fromByteOffset: pos + 1, as: UInt32.self)))
+        let stored = UInt32(littleEndian: buf.loadUnaligned(fromByteOffset: pos + 5, as: UInt32.self))
+        let start = pos + WALFormat.recordHeaderSize
+        if length > buf.count - start {
+            return .bad(reason: "torn record (length \(length), \(buf.count - start) bytes left)", next: nil)
+        }
+        var crc = CRC32C.update(0, UnsafeRawBufferPointer(rebasing: buf[pos..<pos + 5]))
+        crc = CRC32C.update(crc, UnsafeRawBufferPointer(rebasing: buf[start..<start + length]))
+        if crc != stored {
+            return .bad(reason: String(format: "CRC32C mismatch (stored %08x, computed %08x)", stored, crc), next: start + length)
+        }
+        guard let type = WALRecordType(rawValue: typeByte) else {
+            return .bad(reason: "unknown record type \(typeByte)", next: start + length)
+        }
+        return .record(type, start..<start + length, next: start + length)
+    }
+
+    /// The first offset after `pos` where an intact, decodable record starts: `hint` (right after the bad
+    /// record, when only its payload or checksum was hit) first, then every byte. A false match needs a
+    /// CRC32C collision (2⁻³²) and a payload that decodes.
+    static func resync(_ buf: UnsafeRawBufferPointer, after pos: Int, hint: Int?) -> Int? {
+        func valid(_ q: Int) -> Bool {
+            guard case .record(let type, let range, _) = frame(buf, at: q) else { return false }
+            return (try? WALRecord.decode(type, UnsafeRawBufferPointer(rebasing: buf[range]))) != nil
+        }
+        if let hint, hint > pos, hint < buf.count, valid(hint) { return hint }
+        var q = pos + 1
+        while q + WALFormat.recordHeaderSize <= buf.count {
+            let b = buf[q]
+            if (b == WALRecordType.series.rawValue || b == WALRecordType.samples.rawValue) && valid(q) { return q }
+            q += 1
         }
         return nil
+    }
+
+    /// Acts on a replay's findings: copies damaged segments to `<data>/quarantine/` (fsync'd) and then cuts the
+    /// last segment's torn tail. Deletes nothing; the caller rewrites the log (checkpoint) when
+    /// `plan.needsRewrite`, which removes the damaged segments from `wal/` once their bytes are safe.
+    static func commit(_ plan: WALReplayPlan, walDir: String, dataDir: String) throws -> WALCorruption? {
+        guard let first = plan.damages.first ?? plan.unattributed.first.map({
+            WALDamage(segment: $0.segment, start: 0, end: 0, reason: "samples of unknown series", skippedRecords: 0)
+        }) else { return nil }
+        var kept: [String] = []
+        for name in plan.quarantineSegments {
+            kept.append(try quarantine(walDir + "/" + name, dataDir: dataDir, as: "wal-" + name))
+        }
+        if let t = plan.tail {
+            let path = walDir + "/" + t.segment
+            if truncate(path, off_t(t.offset)) != 0 {
+                throw WALError(message: "cannot truncate \(path) at \(t.offset): \(String(cString: strerror(errno)))")
+            }
+            let fd = open(path, O_RDWR)
+            if fd >= 0 { _ = fsync(fd); close(fd) }
+        }
+        return WALCorruption(segment: first.segment, offset: first.start, reason: first.reason,
+                             truncatedBytes: plan.tail?.length ?? 0, damages: plan.damages,
+                             unattributed: plan.unattributed, quarantined: kept,
+                             recoveredRecords: plan.recoveredRecords, recoveredSamples: plan.recoveredSamples)
+    }
+
+    /// Copies `path` to `<data>/quarantine/<base>` (or `<base>.N` when another file holds that name); a file
+    /// there with the same bytes is reused (a repair interrupted before the log was rewritten).
+    static func quarantine(_ path: String, dataDir: String, as base: String) throws -> String {
+        let fm = FileManager.default
+        guard let bytes = fm.contents(atPath: path) else { throw WALError(message: "cannot read \(path) to quarantine it") }
+        let qdir = dataDir + "/quarantine"
+        try fm.createDirectory(atPath: qdir, withIntermediateDirectories: true)
+        var n = 0
+        while true {
+            let name = n == 0 ? base : "\(base).\(n)"
+            let dest = qdir + "/" + name
+            if let existing = fm.contents(atPath: dest) {
+                if existing == bytes { return "quarantine/" + name }
+                n += 1
+                continue
+            }
+            let tmp = dest + ".tmp"
+            let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else { throw WALError(message: "cannot create \(tmp): \(String(cString: strerror(errno)))") }
+            do {
+                try bytes.withUnsafeBytes { try writeAll(fd, $0) }
+            } catch {
+                close(fd)
+                throw error
+            }
+            let ok = fsync(fd) == 0
+            close(fd)
+            guard ok, rename(tmp, dest) == 0 else {
+                throw WALError(message: "cannot write \(dest): \(String(cString: strerror(errno)))")
+            }
+            fsyncDirectory(qdir)
+            fsyncDirectory(dataDir)
+            return "quarantine/" + name
+        }
+    }
+}
+
+extension WALRecord {
+    var sampleCount: Int {
+        switch self {
+        case .series: return 0
+        case .samples(let e): return e.reduce(0) { $0 + $1.ts.count }
+        }
     }
 }
 

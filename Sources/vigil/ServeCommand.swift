@@ -41,6 +41,9 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "How long samples are kept (e.g. 15d, 12h).")
     var retention = "15d"
 
+    @Option(help: "Samples further ahead of this host's clock refuse their batch with 400 (e.g. 10m, 2d; 0 = no bound).")
+    var maxFuture = "10m"
+
     @Option(help: "WAL fsync policy: 'always' (answer after fsync) or a group-commit interval such as '1s'.")
     var walFsync = "always"
 
@@ -161,10 +164,15 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let retentionMs: Int64
         do { retentionMs = try DurationParser.milliseconds(retention) } catch { throw ValidationError("--retention: \(error)") }
+        let maxFutureMs: Int64
+        if maxFuture == "0" { maxFutureMs = 0 } else {
+            do { maxFutureMs = try DurationParser.milliseconds(maxFuture) } catch { throw ValidationError("--max-future: \(error)") }
+        }
         let fsync: WALFsyncPolicy
         do { fsync = try StoreWiring.parseFsync(walFsync) } catch { throw ValidationError("\(error)") }
 
-        let store = try StoreWiring.open(dataDir: data, retentionMs: retentionMs, fsync: fsync, logger: logger)
+        let store = try StoreWiring.open(dataDir: data, retentionMs: retentionMs, fsync: fsync, logger: logger,
+                                        maxFutureMs: maxFutureMs)
         let server = VigilServer(options: opts, appender: store.appender, reader: store.reader,
                                  decoders: StoreWiring.decoders(limits: opts.limits), logger: logger,
                                  existingSeries: (try? store.tsdb?.stats().series) ?? 0)

@@ -8,13 +8,18 @@ struct TSDBCommand: AsyncParsableCommand {
         commandName: "tsdb",
         abstract: "Inspect and maintain a Vigil data directory offline.",
         discussion: "Example: vigil tsdb stats --data ./data",
-        subcommands: [TSDBStatsCommand.self, TSDBDumpCommand.self, TSDBFlushCommand.self, TSDBAppendStreamCommand.self]
+        subcommands: [TSDBStatsCommand.self, TSDBDumpCommand.self, TSDBFlushCommand.self, TSDBRepairCommand.self,
+                      TSDBAppendStreamCommand.self]
     )
 }
 
 /// Shared by the `tsdb` subcommands: open an existing data directory without background work.
 enum TSDBOpen {
     static func existing(_ dir: String, fsync: WALFsyncPolicy = .always) throws -> TSDB {
+        try existing(dir, options: offlineOptions(fsync: fsync))
+    }
+
+    static func existing(_ dir: String, options: TSDBOptions) throws -> TSDB {
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: dir, isDirectory: &isDir), isDir.boolValue else {
             throw ValidationError("no data directory at \(dir)")
@@ -22,7 +27,7 @@ enum TSDBOpen {
         guard FileManager.default.fileExists(atPath: dir + "/vigil.db") else {
             throw ValidationError("\(dir) is not a Vigil data directory (no vigil.db)")
         }
-        return try TSDB(directory: dir, options: offlineOptions(fsync: fsync))
+        return try TSDB(directory: dir, options: options)
     }
 
     static func offlineOptions(fsync: WALFsyncPolicy = .always) -> TSDBOptions {

@@ -78,7 +78,9 @@ import VigilCore
     @Test func tooOldSamplesAreCounted() throws {
         let dir = TempDir()
         defer { dir.remove() }
-        let db = try TSDB(directory: dir.path, options: testOptions(retention: 1000))
+        var o = testOptions(retention: 1000)
+        o.clock = SimulatedClock(startMillis: 10_000) // too old: before 9_000
+        let db = try TSDB(directory: dir.path, options: o)
         _ = try db.appendSync([SeriesSamples(labels: seriesLabels(1), timestamps: [10_000], values: [1])])
         let r = try db.appendSync([SeriesSamples(labels: seriesLabels(2), timestamps: [5_000, 9_500], values: [1, 2])])
         #expect(r.tooOld == 1 && r.accepted == 1)

@@ -12,6 +12,7 @@ import VigilStore
     var o = TSDBOptions()
     o.walFsync = .interval(milliseconds: 1000)
     o.maintenanceInterval = nil
+    o.retention = 0 // the samples are from 1970
     let series = (0..<3).map { i in
         SeriesSamples(labels: Labels(["__name__": "m", "i": "\(i)"]),
                       timestamps: (0..<500).map { Int64($0) * 15_000 }, values: (0..<500).map { Double($0 * i) })
