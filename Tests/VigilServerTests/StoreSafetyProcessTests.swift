@@ -7,20 +7,6 @@ import VigilIngest
 import Glibc
 #endif
 
-/// The built `vigil` executable, next to the test bundle.
-private func vigilBinary() -> String? {
-    var dirs = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
-                Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
-    dirs += dirs.map { $0.deletingLastPathComponent() }
-    for d in dirs {
-        let p = d.appendingPathComponent("vigil").path
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: p, isDirectory: &isDir), !isDir.boolValue,
-           FileManager.default.isExecutableFile(atPath: p) { return p }
-    }
-    return nil
-}
-
 /// A `vigil serve` process on `data`, ready to answer.
 private func startServe(_ exe: String, data: String, log: URL, extra: [String] = []) async throws -> (Child, String) {
     let port = try freePort()
