@@ -25,6 +25,9 @@ BIN=$SCRATCH/debug/VigilFuzz
 
 # Swift's runtime keeps metadata caches alive to exit; LeakSanitizer would report them, so leaks are not checked.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:allocator_may_return_null=1}
+# Swift's crash backtracer reads the crashed process's memory, which ASan reports (and then it hangs): libFuzzer
+# prints the stack itself.
+export SWIFT_BACKTRACE=enable=no
 
 run_one() {
     local t=$1
