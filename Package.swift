@@ -79,6 +79,6 @@ let package = Package(
 if Context.environment["VIGIL_FUZZ"] == "1" {
     package.targets.append(.executableTarget(name: "VigilFuzz", dependencies: [
         "VigilCore", "VigilChunk", "VigilStore", "VigilIngest", "VigilQuery", "VigilForecast", "VigilServer",
-        .product(name: "Logging", package: "swift-log"),
+        .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
     ], path: "Fuzz/Sources/VigilFuzz"))
 }

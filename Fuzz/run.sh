@@ -32,6 +32,7 @@ export SWIFT_BACKTRACE=enable=no
 run_one() {
     local t=$1
     local work=$SCRATCH/corpus/$t findings=$SCRATCH/findings/$t log=$SCRATCH/logs/$t.log
+    rm -rf "$findings"
     mkdir -p "$work" "$findings" "$(dirname "$log")" "Fuzz/corpus/$t"
     VIGIL_FUZZ_TARGET=$t "$BIN" "$work" "Fuzz/corpus/$t" \
         -max_total_time="$SECONDS_PER" -rss_limit_mb="$RSS" -malloc_limit_mb="$RSS" -timeout=20 -max_len=65536 \

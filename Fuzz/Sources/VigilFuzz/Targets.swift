@@ -7,6 +7,7 @@ import VigilIngest
 import VigilQuery
 import VigilServer
 import VigilStore
+import Yams
 
 /// One fuzz target: a name (`VIGIL_FUZZ_TARGET`, `Fuzz/corpus/<name>/`), a one-time set-up and the per-input body.
 /// Bodies call the same entry points the server calls and ignore thrown errors (rejecting bad input with an
@@ -93,6 +94,9 @@ func promql(_ b: [UInt8]) {
     let printed = e.description
     let again: Expr
     do { again = try Parser.parse(printed) } catch {
+        // Known finding (docs/fuzzing.md, VigilQuery): `0 + +bool` parses with `bool` as a metric name, prints as
+        // `0 + bool`, which parses as the bool modifier. Skipped so the target keeps looking for others.
+        if KnownFindings.skip, q.lowercased().contains("bool") { return }
         finding("printed form of \(q.debugDescription) does not parse: \(printed.debugDescription): \(error)")
     }
     if again.description != printed {
@@ -123,7 +127,28 @@ func httpParams(_ b: [UInt8]) {
 func config(_ b: [UInt8]) {
     let s = String(decoding: b, as: UTF8.self)
     _ = try? VigilConfig.parse(yaml: s)
+    // Known finding (docs/fuzzing.md): Yams.load(yaml:) in ForecastConfig.parse traps on a mapping key that is not
+    // a scalar (`{[a]: 1}`). Skipped so the target keeps looking for others.
+    if KnownFindings.skip, hasNonScalarKey(s) { return }
     _ = try? ForecastConfig.parse(yaml: s)
+}
+
+func hasNonScalarKey(_ yaml: String) -> Bool {
+    func walk(_ n: Node) -> Bool {
+        switch n {
+        case .mapping(let m): return m.contains { k, v in k.scalar == nil || walk(v) }
+        case .sequence(let q): return q.contains(where: walk)
+        default: return false
+        }
+    }
+    guard let root = try? Yams.compose(yaml: yaml) else { return false }
+    return walk(root)
+}
+
+/// Findings reported but not fixed in this branch (docs/fuzzing.md) are skipped unless
+/// VIGIL_FUZZ_KNOWN=1, so a run finds new bugs instead of the same one; set it to check whether they are fixed.
+enum KnownFindings {
+    static let skip = getenv("VIGIL_FUZZ_KNOWN").map { String(cString: $0) } != "1"
 }
 
 /// `.vgm` model files: the container, then each model kind that loads from one.
