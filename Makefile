@@ -42,14 +42,17 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) SWIFT=$(SWIFT) ./Fuzz/run.sh $(FUZZ_TARGETS)
 
-# The store, ingest, query, chunk and core suites under AddressSanitizer, then ThreadSanitizer (.build-asan,
-# .build-tsan). SANITIZE_FILTER='.' runs every suite.
+# The core, chunk, store, ingest and query suites under AddressSanitizer (leak checking on, platform-library leaks
+# suppressed by Fuzz/lsan-suppressions.txt), then ThreadSanitizer, in .build-asan and .build-tsan.
+# SANITIZE_FILTER='.' runs every suite.
 SANITIZE_FILTER ?= VigilCoreTests|VigilChunkTests|VigilStoreTests|VigilIngestTests|VigilQueryTests
 sanitize: test-deps
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
-	$(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan --filter '$(SANITIZE_FILTER)'
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Fuzz/lsan-suppressions.txt:print_suppressions=0 \
+	    $(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan --filter '$(SANITIZE_FILTER)'
 	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
-	$(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --filter '$(SANITIZE_FILTER)'
+	TSAN_OPTIONS=halt_on_error=1 \
+	    $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --filter '$(SANITIZE_FILTER)'
 
 clean:
 	rm -rf .build
