@@ -94,13 +94,11 @@ func promql(_ b: [UInt8]) {
     let printed = e.description
     let again: Expr
     do { again = try Parser.parse(printed) } catch {
-        // Known finding (docs/fuzzing.md, VigilQuery): `0++bool` parses with `bool` as a metric name, prints as
-        // `0 + bool`, which parses as the bool modifier (and `a <= bool +b` prints as `a <= bool + b`). Skipped so the target keeps looking for others.
-        if KnownFindings.skip, q.lowercased().contains("bool") { return }
+        if KnownFindings.skip, KnownFindings.unaryPlusKeyword(q) { return }
         finding("printed form of \(q.debugDescription) does not parse: \(printed.debugDescription): \(error)")
     }
     if again.description != printed {
-        if KnownFindings.skip, q.lowercased().contains("bool") { return }  // the same finding: `… <= bool +b`
+        if KnownFindings.skip, KnownFindings.unaryPlusKeyword(q) { return }
         finding("print → parse → print changed \(printed.debugDescription) into \(again.description.debugDescription)")
     }
 }
@@ -150,6 +148,18 @@ func hasNonScalarKey(_ yaml: String) -> Bool {
 /// VIGIL_FUZZ_KNOWN=1, so a run finds new bugs instead of the same one; set it to check whether they are fixed.
 enum KnownFindings {
     static let skip = getenv("VIGIL_FUZZ_KNOWN").map { String(cString: $0) } != "1"
+
+    /// PromQL (VigilQuery): a keyword after a unary plus parses as a metric name (`0++bool`, `a * +on`), and the
+    /// printer drops the unary plus, so the printed `0 + bool` / `a * on` no longer parses or parses differently.
+    /// Prometheus lexes keywords as keywords everywhere and rejects these queries.
+    static func unaryPlusKeyword(_ q: String) -> Bool {
+        guard q.contains("+") else { return false }
+        let words = q.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "_") })
+        return words.contains { keywords.contains(String($0)) }
+    }
+
+    static let keywords: Set<String> = ["bool", "on", "ignoring", "group_left", "group_right", "by", "without",
+                                        "offset", "and", "or", "unless", "atan2", "start", "end", "step"]
 }
 
 /// `.vgm` model files: the container, then each model kind that loads from one.
