@@ -9,7 +9,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BUILD_DEBS := libsqlite3-dev libsnappy-dev libopenblas-dev libvirt-dev pkg-config
 TEST_DEBS := prometheus prometheus-node-exporter victoria-metrics python3-venv curl
 
-.PHONY: all build release test deps test-deps demo bench clean
+.PHONY: all build release test deps test-deps demo bench clean fuzz sanitize
 
 all: build
 
@@ -35,6 +35,24 @@ demo: deps
 
 bench: release
 	.build/release/vigil bench store
+
+# Fuzzing (docs/fuzzing.md): every decoder and parser under libFuzzer + AddressSanitizer, FUZZ_SECONDS each,
+# from the seeds in Fuzz/corpus/<target>; non-zero exit on any finding. Builds into .build-fuzz only.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) SWIFT=$(SWIFT) ./Fuzz/run.sh $(FUZZ_TARGETS)
+
+# The core, chunk, store, ingest and query suites under AddressSanitizer (leak checking on, platform-library leaks
+# suppressed by Fuzz/lsan-suppressions.txt), then ThreadSanitizer, in .build-asan and .build-tsan.
+# SANITIZE_FILTER='.' runs every suite.
+SANITIZE_FILTER ?= VigilCoreTests|VigilChunkTests|VigilStoreTests|VigilIngestTests|VigilQueryTests
+sanitize: test-deps
+	$(SWIFT) build --build-tests --sanitize=address --scratch-path .build-asan
+	LSAN_OPTIONS=suppressions=$(CURDIR)/Fuzz/lsan-suppressions.txt:print_suppressions=0 \
+	    $(SWIFT) test --skip-build --sanitize=address --scratch-path .build-asan --filter '$(SANITIZE_FILTER)'
+	$(SWIFT) build --build-tests --sanitize=thread --scratch-path .build-tsan
+	TSAN_OPTIONS=halt_on_error=1 \
+	    $(SWIFT) test --skip-build --sanitize=thread --scratch-path .build-tsan --filter '$(SANITIZE_FILTER)'
 
 clean:
 	rm -rf .build

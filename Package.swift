@@ -72,3 +72,12 @@ let package = Package(
         ]),
     ]
 )
+
+// Fuzzing (docs/fuzzing.md): the libFuzzer executable exists only when VIGIL_FUZZ=1 (`make fuzz`, which builds it
+// with -sanitize=fuzzer,address into .build-fuzz), so `swift build` and `make test` never build it.
+if Context.environment["VIGIL_FUZZ"] == "1" {
+    package.targets.append(.executableTarget(name: "VigilFuzz", dependencies: [
+        "VigilCore", "VigilChunk", "VigilStore", "VigilIngest", "VigilQuery", "VigilForecast", "VigilServer",
+        .product(name: "Logging", package: "swift-log"), .product(name: "Yams", package: "Yams"),
+    ], path: "Fuzz/Sources/VigilFuzz"))
+}

@@ -78,9 +78,21 @@ public struct ModelFile: Sendable {
             guard case .object(let o) = spec, case .string(let tn)? = o["name"], case .array(let sh)? = o["shape"] else {
                 throw FormatError.badHeader("bad tensor entry")
             }
-            let shape = sh.compactMap { $0.number.map(Int.init) }
-            let count = shape.reduce(1, *)
-            guard off + count * 8 <= b.count else { throw FormatError.truncated(name) }
+            // Every dimension a whole number ≥ 0, and the product no more doubles than the file holds (a bad
+            // header must be an error, never a trap or a huge allocation).
+            var shape: [Int] = []
+            var count = 1
+            for d in sh {
+                guard let x = d.number, x >= 0, x == x.rounded(.towardZero) else {
+                    throw FormatError.badHeader("tensor \(tn): shape \(JSONValue.array(sh).serialized()) is not a list of whole numbers ≥ 0")
+                }
+                guard x <= Double(b.count) else { throw FormatError.truncated(name) }
+                let (c, o) = count.multipliedReportingOverflow(by: Int(x))
+                guard !o else { throw FormatError.truncated(name) }
+                shape.append(Int(x))
+                count = c
+            }
+            guard count <= (b.count - off) / 8 else { throw FormatError.truncated(name) }
             var data = [Double](repeating: 0, count: count)
             for i in 0..<count {
                 var bits: UInt64 = 0

@@ -106,7 +106,10 @@ struct ByteReader {
 
     mutating func string() throws(DecodeError) -> String {
         let start = pos
-        let n = try count(limit: remaining)
+        let n = try count(limit: Int.max)
+        // Checked after the length's own varint was read (a limit of `remaining` taken before it let a length
+        // point past the end and trap in the slice: found by the `wal` fuzz target).
+        guard n <= remaining else { throw DecodeError(reason: "string of \(n) bytes, \(remaining) left", offset: start) }
         let s = String(validating: UnsafeRawBufferPointer(rebasing: buf[pos..<pos + n]), as: UTF8.self)
         guard let s else { throw DecodeError(reason: "invalid UTF-8 in string", offset: start) }
         pos += n
