@@ -2,8 +2,9 @@ import Foundation
 
 /// Settings of the time-to-exhaustion estimator (`ExhaustionPredictor`).
 package struct ExhaustionConfig: Sendable, Equatable {
-    /// Only samples newer than `now − windowSeconds` are used.
-    package var windowSeconds = 4 * 3600.0
+    /// Only samples newer than `now − windowSeconds` are used (90 min: chosen on the train split of the Bitbrains
+    /// injection among 60, 90, 240 and 480 min).
+    package var windowSeconds = 90 * 60.0
     /// Fewer samples than this after the last reset (or in the window): no estimate.
     package var minPoints = 6
     /// Longer windows are thinned evenly to this many samples (Theil–Sen costs O(m² log m) in the samples used).
@@ -28,8 +29,8 @@ package struct ExhaustionEstimate: Sendable, Equatable {
     package var lowerSeconds: Double
     /// Latest plausible: the lower slope bound from the level's lower residual quantile (+∞ when that slope is ≤ 0).
     package var upperSeconds: Double
-    /// P(a sample reaches the limit within the horizon) under the fitted line, the slope's uncertainty and the
-    /// residual spread (normal approximation).
+    /// P(some sample reaches the limit within the horizon) under the fitted line, the slope's uncertainty and the
+    /// residual spread (normal approximation; future samples independent given the line).
     package var probabilityWithinHorizon: Double
     /// Fitted level at `now` and slope per second (Theil–Sen).
     package var level: Double
@@ -105,11 +106,21 @@ package enum ExhaustionPredictor {
         let expected = cross(level, slope)
         let earliest = min(expected, cross(level + max(0, rHi), max(slope, sHi)))
         let latest = max(expected, cross(level + min(0, rLo), min(slope, sLo)))
-        let h = c.horizonSeconds
-        let mean = level + slope * h
-        let sd = (mad * mad * (1 + 1 / Double(m)) + sdSlope * sdSlope * h * h).squareRoot()
-        let p: Double
-        if sd > 0 { p = normalCDF((mean - limit) / sd) } else { p = mean >= limit ? 1 : 0 }
+        // P(some sample in (now, now + horizon] reaches the limit): each future sample at the series' own step is the
+        // line plus residual noise plus the slope's uncertainty; samples taken as independent given the line.
+        var gaps = (1..<m).map { ts[$0] - ts[$0 - 1] }
+        gaps.sort()
+        let step = max(1, median(sorted: gaps))
+        let ahead = max(1, Int((c.horizonSeconds / step).rounded(.down)))
+        var pNone = 1.0
+        for k in 1...ahead {
+            let h = Double(k) * step
+            let mean = level + slope * h
+            let sd = (mad * mad * (1 + 1 / Double(m)) + sdSlope * sdSlope * h * h).squareRoot()
+            let pk = sd > 0 ? normalCDF((mean - limit) / sd) : (mean >= limit ? 1 : 0)
+            pNone *= 1 - pk
+        }
+        let p = 1 - pNone
         return ExhaustionEstimate(secondsToExhaustion: expected, lowerSeconds: earliest, upperSeconds: latest,
                                   probabilityWithinHorizon: p, level: level, slopePerSecond: slope, limit: limit, points: m)
     }

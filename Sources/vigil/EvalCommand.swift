@@ -118,13 +118,13 @@ struct EvalExhaustion: AsyncParsableCommand {
             a false warning is a run of incorrect warning rows (per VM-day).
             Example:
               python3 scripts/datasets/inject_exhaustion.py --out /tmp/exhaustion.csv
-              vigil eval exhaustion --streams /tmp/exhaustion.csv --window-minutes 240
+              vigil eval exhaustion --streams /tmp/exhaustion.csv --window-minutes 90
             """
     )
     @Option(help: "Streams CSV from scripts/datasets/inject_exhaustion.py.") var streams: String
     @Option(name: .customLong("horizon-minutes"), help: "Warn of exhaustion within this horizon.") var horizonMinutes = 30.0
     @Option(name: .customLong("lead-minutes"), help: "A caught exhaustion was warned at least this long ahead.") var leadMinutes = 10.0
-    @Option(name: .customLong("window-minutes"), help: "Estimator window.") var windowMinutes = 240.0
+    @Option(name: .customLong("window-minutes"), help: "Estimator window.") var windowMinutes = 90.0
     @Option(name: .customLong("reset-drop"), help: "Estimator reset: a level drop by this fraction of the limit.") var resetDrop = 0.10
     @Option(name: .customLong("tune-on"), help: "Split the thresholds are chosen on.") var tuneOn = "validation"
     @Option(help: "Only these splits (comma-separated; default all, tune split first).") var splits: String?
