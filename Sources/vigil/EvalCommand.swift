@@ -11,8 +11,9 @@ struct EvalCommand: AsyncParsableCommand {
               vigil eval forecast --dataset ../shared/datasets/bitbrains_rnd --model Models/vm-cpu-5m.vgm
               vigil eval forecast --dataset ../shared/datasets/cluster_utilization --horizon 12
               vigil eval detect --dataset ../shared/datasets/smd --step-seconds 60
+              vigil eval exhaustion --streams /tmp/exhaustion.csv
             """,
-        subcommands: [EvalForecast.self, EvalDetect.self]
+        subcommands: [EvalForecast.self, EvalDetect.self, EvalExhaustion.self]
     )
 }
 
@@ -102,3 +103,81 @@ struct EvalDetect: AsyncParsableCommand {
         print(Evaluation.detectionTable(rows, title: "\((dataset as NSString).lastPathComponent): \(machines.count) machines, \(machines.reduce(0) { $0 + $1.testRows }) test rows", leadLabel: "≥\(Int(leadMinutes)) min"))
     }
 }
+
+struct EvalExhaustion: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "exhaustion",
+        abstract: "Time-to-exhaustion warnings on streams with injected leaks and fills, next to two baselines.",
+        discussion: """
+            --streams is the CSV of scripts/datasets/inject_exhaustion.py (stream,split,kind,t,value,limit,exhausted).
+            Every row is scored from the rows up to it only, by the Theil–Sen exhaustion estimator (P of reaching the
+            limit within --horizon-minutes), a static alarm (value/limit) and a naive one (time to the limit along the
+            last two samples' slope). Each method's threshold is chosen on the --tune-on split (best F1) and then
+            applied unchanged to every split. A warning row is correct when the stream reaches its limit within the
+            horizon after it; an exhaustion is caught when a row between horizon and --lead-minutes before it warns;
+            a false warning is a run of incorrect warning rows (per VM-day).
+            Example:
+              python3 scripts/datasets/inject_exhaustion.py --out /tmp/exhaustion.csv
+              vigil eval exhaustion --streams /tmp/exhaustion.csv --window-minutes 90
+            """
+    )
+    @Option(help: "Streams CSV from scripts/datasets/inject_exhaustion.py.") var streams: String
+    @Option(name: .customLong("horizon-minutes"), help: "Warn of exhaustion within this horizon.") var horizonMinutes = 30.0
+    @Option(name: .customLong("lead-minutes"), help: "A caught exhaustion was warned at least this long ahead.") var leadMinutes = 10.0
+    @Option(name: .customLong("window-minutes"), help: "Estimator window.") var windowMinutes = 90.0
+    @Option(name: .customLong("reset-drop"), help: "Estimator reset: a level drop by this fraction of the limit.") var resetDrop = 0.10
+    @Option(name: .customLong("tune-on"), help: "Split the thresholds are chosen on.") var tuneOn = "validation"
+    @Option(help: "Only these splits (comma-separated; default all, tune split first).") var splits: String?
+
+    func run() async throws {
+        guard horizonMinutes > 0, leadMinutes >= 0, leadMinutes < horizonMinutes, windowMinutes > 0, resetDrop > 0 else {
+            throw ValidationError("need --horizon-minutes > --lead-minutes ≥ 0, --window-minutes > 0, --reset-drop > 0")
+        }
+        let all = try ExhaustionEvaluation.load(path: streams)
+        var names = [tuneOn]
+        for s in all where !names.contains(s.split) { names.append(s.split) }
+        if let splits { names = [tuneOn] + splits.split(separator: ",").map(String.init).filter { $0 != tuneOn } }
+        guard all.contains(where: { $0.split == tuneOn }) else { throw ValidationError("\(streams): no stream in split '\(tuneOn)'") }
+        var cfg = ExhaustionConfig()
+        cfg.windowSeconds = windowMinutes * 60; cfg.horizonSeconds = horizonMinutes * 60; cfg.resetDropFraction = resetDrop
+        let config = cfg, H = horizonMinutes * 60, lead = leadMinutes * 60
+        let chosen = all.filter { names.contains($0.split) }
+        let bar = ProgressBar(label: "scoring")
+        let scored = try await BLASWorker.shared.run {
+            chosen.enumerated().map { i, s in
+                bar.update(Double(i) / Double(max(1, chosen.count)))
+                return (s, ExhaustionEvaluation.scores(s, config: config))
+            }
+        }
+        bar.finish()
+        typealias Pick = @Sendable (ExhaustionEvaluation.Scores) -> [Double]
+        let methods: [(String, Pick, [Double], (Double) -> String)] = [
+            ("vigil (Theil–Sen TTE)", { $0.vigil }, ExhaustionEvaluation.vigilGrid, { "P ≥ \(fmt($0))" }),
+            ("static value/limit", { $0.fraction }, ExhaustionEvaluation.fractionGrid, { "≥ \(fmt($0))" }),
+            ("naive last-slope TTE", { $0.naive }, ExhaustionEvaluation.naiveGrid, { "TTE ≤ \(Int(-$0 / 60)) min" }),
+        ]
+        let tune = scored.filter { $0.0.split == tuneOn }
+        var out = "exhaustion: \(chosen.count) streams (" + names.map { n in "\(n) \(chosen.filter { $0.split == n }.count)" }.joined(separator: ", ")
+        out += "), \"exhausts within \(fmt(horizonMinutes)) min, warned ≥ \(fmt(leadMinutes)) min ahead\", window \(fmt(windowMinutes)) min, thresholds chosen on \(tuneOn)\n"
+        out += "| split | method | threshold | precision | recall (caught/events) | F1 | false warnings / VM-day | lead p10 / p50 / p90 (min) |\n|---|---|---|---|---|---|---|---|\n"
+        var kindRows = ""
+        for (name, pick, grid, label) in methods {
+            let (th, _) = ExhaustionEvaluation.tune(tune.map { ($0.0, pick($0.1)) }, grid: grid, horizon: H, minLead: lead)
+            for split in names {
+                let c = scored.filter { $0.0.split == split }.reduce(ExhaustionCounts()) {
+                    $0 + ExhaustionEvaluation.counts($1.0, warn: pick($1.1).map { $0 >= th }, horizon: H, minLead: lead)
+                }
+                let l = [0.1, 0.5, 0.9].map { fmt(ExhaustionEvaluation.percentile(c.leadsSeconds, $0) / 60) }.joined(separator: " / ")
+                out += "| \(split) | \(name) | \(label(th)) | \(fmt3(c.precision)) | \(fmt3(c.recall)) (\(c.caught)/\(c.events)) | \(fmt3(c.f1)) | \(fmt3(c.falsePerVMDay)) | \(l) |\n"
+                if split != tuneOn {
+                    let kinds = c.eventsByKind.keys.sorted().map { "\($0) \(c.caughtByKind[$0, default: 0])/\(c.eventsByKind[$0]!)" }
+                    kindRows += "\(split), \(name): caught by kind: \(kinds.joined(separator: ", "))\n"
+                }
+            }
+        }
+        print(out + "\n" + kindRows, terminator: "")
+    }
+}
+
+private func fmt(_ x: Double) -> String { x.isNaN ? "–" : String(format: x == x.rounded() ? "%.0f" : "%.3g", x) }
+private func fmt3(_ x: Double) -> String { String(format: "%.3f", x) }
