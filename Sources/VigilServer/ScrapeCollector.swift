@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Logging
+import VigilConfig
 import VigilCore
 
 /// Pulls one target's text exposition on its interval, like a Prometheus scrape loop:
@@ -16,8 +17,11 @@ public final class ScrapeLoop: Sendable {
     let decoders: IngestDecoders
     let logger: Logger
     let session: URLSession
+    let clock: any VigilClock
 
-    public init(config: ScrapeConfig, target: ScrapeTarget, ingestor: Ingestor, decoders: IngestDecoders, logger: Logger) {
+    public init(config: ScrapeConfig, target: ScrapeTarget, ingestor: Ingestor, decoders: IngestDecoders, logger: Logger,
+                clock: any VigilClock = WallClock()) {
+        self.clock = clock
         self.config = config
         self.target = target
         self.ingestor = ingestor
@@ -38,24 +42,21 @@ public final class ScrapeLoop: Sendable {
         // Spread targets over the interval, deterministically per target (as Prometheus does).
         let intervalMs = Int64(config.interval.seconds * 1000)
         let offset = Int64(target.labels.stableHash % UInt64(max(intervalMs, 1)))
-        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+        let nowMs = clock.nowMillis()
         var next = (nowMs / intervalMs) * intervalMs + offset
         if next < nowMs { next += intervalMs }
         // First scrape right away: a target should not wait a whole interval to show up.
         next = nowMs
         while !Task.isCancelled {
-            let wait = next - Int64(Date().timeIntervalSince1970 * 1000)
-            if wait > 0 {
-                do { try await Task.sleep(for: .milliseconds(wait)) } catch { break }
-            }
+            do { try await clock.sleep(untilMillis: next) } catch { break }
             previous = await scrapeOnce(previous: previous, at: next)
             next += intervalMs
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let now = clock.nowMillis()
             if next < now { next = now + intervalMs - (now - next) % intervalMs }
         }
         // Shutdown: the target is no longer scraped, so its series end here.
         if !previous.isEmpty {
-            let t = Int64(Date().timeIntervalSince1970 * 1000)
+            let t = clock.nowMillis()
             let stale = previous.map { SeriesSamples(labels: $0, timestamps: [t], values: [.staleNaN]) }
             _ = try? await ingestor.ingest(stale.sorted { $0.labels < $1.labels }, source: "scrape")
         }
@@ -64,7 +65,7 @@ public final class ScrapeLoop: Sendable {
     /// One scrape at `ts` (ms); returns the series seen (those without explicit timestamps) for the next round.
     @discardableResult
     public func scrapeOnce(previous: Set<Labels>, at ts: Int64) async -> Set<Labels> {
-        let start = ContinuousClock.now
+        let start = clock.nowMillis()
         var batch: [SeriesSamples] = []
         var current = Set<Labels>()
         var ok = false
@@ -92,7 +93,7 @@ public final class ScrapeLoop: Sendable {
             failure = "\(error)"
             batch = []
         }
-        let duration = (ContinuousClock.now - start).seconds
+        let duration = Double(clock.nowMillis() - start) / 1000
         for s in previous where !current.contains(s) {
             batch.append(SeriesSamples(labels: s, timestamps: [ts], values: [.staleNaN]))
         }
@@ -136,7 +137,8 @@ extension VigilServer {
     func startCollectors() throws {
         for sc in options.config.scrapeConfigs {
             for t in sc.targets {
-                let loop = ScrapeLoop(config: sc, target: t, ingestor: ingestor, decoders: decoders, logger: logger)
+                let loop = ScrapeLoop(config: sc, target: t, ingestor: ingestor, decoders: decoders, logger: logger,
+                                      clock: options.clock)
                 addLoop("scrape \(sc.jobName) \(t.address)") { await loop.run() }
             }
         }
@@ -150,12 +152,12 @@ extension VigilServer {
             addLoop("statsd listener") { try await l.run() }
         }
         if options.config.hostCollector {
-            let host = HostCollector(ingestor: ingestor, logger: logger)
+            let host = HostCollector(ingestor: ingestor, logger: logger, clock: options.clock)
             let interval = options.config.hostCollectorInterval ?? options.config.scrapeInterval
             addLoop("host collector") { await host.run(every: interval) }
         }
         if let lv = options.config.libvirt {
-            let collector = LibvirtCollector(config: lv, ingestor: ingestor, logger: logger)
+            let collector = LibvirtCollector(config: lv, ingestor: ingestor, logger: logger, clock: options.clock)
             addLoop("libvirt collector \(lv.uri)") { await collector.run() }
         }
     }
