@@ -434,3 +434,47 @@ public struct ForecastConfig: Decodable, Sendable {
         return VigilConfig.ConfigError(message: "forecast.\(key): \(message)")
     }
 }
+
+extension VigilConfig {
+    /// What `vigil config check` prints for a valid file: one line per section in effect.
+    public func summary() -> String {
+        var out: [String] = ["\(file): valid"]
+        var srv: [String] = []
+        if let l = server.listen { srv.append("listen \(l)") }
+        if let d = server.data { srv.append("data \(d)") }
+        if let r = server.retention { srv.append("retention \(r)") }
+        if let w = server.walFsync {
+            switch w {
+            case .always: srv.append("wal_fsync always")
+            case .interval(let d): srv.append("wal_fsync \(d)")
+            }
+        }
+        if server.authTokenFile != nil { srv.append("auth token file") }
+        if let b = server.maxBodyBytes { srv.append("max_body_bytes \(b.bytes)") }
+        out.append("  server: " + (srv.isEmpty ? "flags and defaults" : srv.joined(separator: ", ")))
+        out.append("  global: scrape_interval \(Self.fmt(scrapeInterval)), scrape_timeout \(Self.fmt(scrapeTimeout))")
+        let targets = scrapeConfigs.map(\.targets.count).reduce(0, +)
+        out.append("  scrape_configs: \(scrapeConfigs.count) job\(scrapeConfigs.count == 1 ? "" : "s"), \(targets) target\(targets == 1 ? "" : "s")"
+                   + (scrapeConfigs.isEmpty ? "" : " (" + scrapeConfigs.map { "\($0.jobName): \($0.targets.count) every \(Self.fmt($0.interval))" }.joined(separator: "; ") + ")"))
+        out.append("  host_collector: " + (hostCollector ? "on, every \(Self.fmt(hostCollectorInterval ?? scrapeInterval))" : "off"))
+        out.append("  libvirt: " + (libvirt.map { "\($0.uri) every \(Self.fmt($0.interval))" } ?? "off"))
+        out.append("  graphite: " + (graphite.map { "\($0.listen)" } ?? "off"))
+        out.append("  statsd: " + (statsd.map { "\($0.listen), flush every \(Self.fmt($0.flushInterval))" } ?? "off"))
+        if let f = forecast {
+            var parts = ["every \(Self.fmt(f.interval))", "watch \(f.selectorTexts.joined(separator: " or "))"]
+            parts.append("model \(f.modelPath ?? "fitted per tick")")
+            if let s = f.saturationModelPath { parts.append("saturation_model \(s)") }
+            if let m = f.failureModelPath { parts.append("failure_model \(m)") }
+            out.append("  forecast: " + parts.joined(separator: ", "))
+        } else {
+            out.append("  forecast: off")
+        }
+        for k in sections.keys.sorted() { out.append("  \(k): present") }
+        return out.joined(separator: "\n")
+    }
+
+    static func fmt(_ d: Duration) -> String {
+        let (s, atto) = d.components
+        return DurationParser.format(s * 1000 + atto / 1_000_000_000_000_000)
+    }
+}

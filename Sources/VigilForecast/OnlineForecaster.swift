@@ -64,7 +64,7 @@ public actor OnlineForecaster {
 
     let reader: SeriesReader
     let appender: SampleAppender
-    private(set) var config: Configuration
+    public private(set) var config: Configuration
     let worker: BLASWorker
     /// The last tick started (ticks run one after another).
     private var tail: Task<Void, Never>?

@@ -1,5 +1,7 @@
 @_exported import VigilConfig
 import Foundation
+import Logging
+import Synchronization
 import VigilCore
 import VigilForecast
 import VigilStore
@@ -82,5 +84,79 @@ extension ForecastConfig {
         fc.horizon = horizon
         fc.instanceLabel = instanceLabel
         return fc
+    }
+}
+
+/// Re-reads the config file on SIGHUP and applies the sections that reload (`scrape_configs`, `forecast`); a file that
+/// does not decode or check keeps the running configuration, and the error is logged with its file:line:column.
+public final class ConfigReloader: Sendable {
+    public let file: String
+    let sections: [ConfigSection]
+    let scrapes: ScrapeManager?
+    let forecast: OnlineModelLoop?
+    let logger: Logger
+    private let current: Mutex<VigilConfig>
+
+    public init(file: String, sections: [ConfigSection], current: VigilConfig, scrapes: ScrapeManager?,
+                forecast: OnlineModelLoop?, logger: Logger) {
+        self.file = file
+        self.sections = sections
+        self.current = Mutex(current)
+        self.scrapes = scrapes
+        self.forecast = forecast
+        self.logger = logger
+    }
+
+    public enum Outcome: Sendable, Equatable {
+        /// Applied; the sections that changed but need a restart are listed.
+        case applied(restartNeeded: [String])
+        case rejected(String)
+    }
+
+    /// Reloads now (what SIGHUP does).
+    @discardableResult
+    public func reload() async -> Outcome {
+        let next: VigilConfig
+        do { next = try VigilConfig.loadChecked(file: file, sections: sections) } catch {
+            logger.error("config reload failed; keeping the running configuration", metadata: ["error": "\(error)"])
+            return .rejected("\(error)")
+        }
+        let old = current.withLock { $0 }
+        var restart: [String] = []
+        if old.server != next.server { restart.append("server") }
+        if old.scrapeInterval != next.scrapeInterval || old.scrapeTimeout != next.scrapeTimeout { restart.append("global") }
+        if old.hostCollector != next.hostCollector || old.hostCollectorInterval != next.hostCollectorInterval { restart.append("host_collector") }
+        if old.libvirt != next.libvirt { restart.append("libvirt") }
+        if old.graphite != next.graphite { restart.append("graphite") }
+        if old.statsd != next.statsd { restart.append("statsd") }
+        var applied = next
+        let (started, stopped) = scrapes?.apply(next.scrapeConfigs) ?? (0, 0)
+        if scrapes == nil && !next.scrapeConfigs.isEmpty { restart.append("scrape_configs") }
+        if let forecast, let f = next.forecast {
+            do { try await forecast.reload(f) } catch {
+                logger.error("config reload: forecast section not applied", metadata: ["error": "\(error)"])
+                applied.forecast = old.forecast
+            }
+        } else if (old.forecast == nil) != (next.forecast == nil) {
+            restart.append("forecast")
+        }
+        current.withLock { $0 = applied }
+        logger.notice("config reloaded", metadata: [
+            "file": "\(file)", "scrape_loops_started": "\(started)", "scrape_loops_stopped": "\(stopped)",
+            "restart_needed_for": "\(restart.isEmpty ? "nothing" : restart.joined(separator: ", "))",
+        ])
+        return .applied(restartNeeded: restart)
+    }
+
+    /// Reloads on every SIGHUP until cancelled.
+    public func run() async {
+        signal(SIGHUP, SIG_IGN)
+        let (hups, cont) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler { cont.yield() }
+        source.resume()
+        for await _ in hups { await reload() }
+        source.cancel()
+        cont.finish()
     }
 }

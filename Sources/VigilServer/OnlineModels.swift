@@ -49,10 +49,10 @@ public final class OnlineModelLoop: Sendable {
 
     /// Applies a reloaded `forecast:` section: new selectors and models from the next tick on (detector state of
     /// series still watched is kept).
-    public func reload(_ config: ForecastConfig) throws {
+    public func reload(_ config: ForecastConfig) async throws {
         let fc = try config.onlineConfiguration()
         state.withLock { $0.interval = config.interval }
-        Task { await forecaster.reconfigure(fc) }
+        await forecaster.reconfigure(fc)
     }
 
     /// Ticks until cancelled.

@@ -94,6 +94,7 @@ struct ServeCommand: AsyncParsableCommand {
                 throw ValidationError("\(error)")
             }
         }
+        let fileConfig = opts.config
         let section = opts.config.server
         do {
             opts.listen = try listen.map { try ListenAddress(parsing: $0) } ?? section.listen ?? opts.listen
@@ -159,13 +160,24 @@ struct ServeCommand: AsyncParsableCommand {
         } else {
             store = try StoreWiring.open(dataDir: dataDir, retentionMs: retentionMs, fsync: fsync, logger: logger)
         }
+        // Scrape targets run under a ScrapeManager that a SIGHUP reload can change (not as fixed collector loops).
+        let scrapeConfigs = opts.config.scrapeConfigs
+        opts.config.scrapeConfigs = []
         let server = VigilServer(options: opts, appender: store.appender, reader: store.reader,
                                  decoders: StoreWiring.decoders(limits: opts.limits), logger: logger,
                                  existingSeries: (try? store.tsdb?.stats().series) ?? 0)
         store.attach(server)
         server.addRoutes { router, reader in addQueryRoutes(to: router, reader: reader) }
+        let scrapes = ScrapeManager(server: server, configs: scrapeConfigs)
+        server.addLoop("scrape targets") { await scrapes.run() }
+        var forecastLoop: OnlineModelLoop?
         if let forecast = opts.config.forecast {
-            try server.enableOnlineForecaster(forecast, appender: store.appender)
+            forecastLoop = try server.enableOnlineForecaster(forecast, appender: store.appender)
+        }
+        if let config {
+            let reloader = ConfigReloader(file: config, sections: ServeCommand.configSections, current: fileConfig,
+                                          scrapes: scrapes, forecast: forecastLoop, logger: logger)
+            server.addLoop("config reload on SIGHUP") { await reloader.run() }
         }
         try await server.runService()
         try await store.close()
