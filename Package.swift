@@ -42,22 +42,24 @@ let package = Package(
         .target(name: "VigilQuery", dependencies: ["VigilCore"]),
         // Forecasting, anomaly scoring, failure prediction on OpenBLAS/LAPACK.
         .target(name: "VigilForecast", dependencies: ["VigilCore", "CBLAS"]),
+        // The one typed configuration (vigil.yml): a strict YAML decoder with file:line:column errors, every section.
+        .target(name: "VigilConfig", dependencies: ["VigilCore", .product(name: "Yams", package: "Yams")]),
         // HTTP server (Hummingbird): ingestion endpoints, Prometheus query API, collectors (scrape, host, libvirt),
         // online models.
         .target(name: "VigilServer", dependencies: [
-            "VigilCore", "VigilStore", "VigilIngest", "VigilQuery", "VigilForecast", "CLibvirt",
+            "VigilCore", "VigilConfig", "VigilStore", "VigilIngest", "VigilQuery", "VigilForecast", "CLibvirt",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "vigil", dependencies: [
-            "VigilCore", "VigilChunk", "VigilStore", "VigilIngest", "VigilQuery", "VigilForecast", "VigilServer",
+            "VigilCore", "VigilChunk", "VigilStore", "VigilIngest", "VigilQuery", "VigilForecast", "VigilServer", "VigilConfig",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 
         // ---- Tests (Swift Testing) ----
         .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore"]),
+        .testTarget(name: "VigilConfigTests", dependencies: ["VigilCore", "VigilConfig"]),
         .testTarget(name: "VigilChunkTests", dependencies: ["VigilCore", "VigilChunk"]),
         .testTarget(name: "VigilStoreTests", dependencies: ["VigilCore", "VigilChunk", "VigilStore"]),
         .testTarget(name: "VigilIngestTests", dependencies: ["VigilCore", "VigilIngest"]),

@@ -15,7 +15,11 @@ import VigilCore
 ///   (`FailureFeatures`) model is configured, stamped at `now`.
 ///
 /// Counters (names ending in `_total`, `_count`, `_sum`, `_bucket`) are modelled as per-second rates.
-/// All BLAS work runs on the `BLASWorker`'s dedicated thread.
+/// With a model, a series sampled finer than the model's step (15 s scrapes, a 5-minute model) is resampled to the
+/// model's step first (`resample`: the mean per step), so the shipped model forecasts it instead of a model refitted
+/// on every tick; a series the model still cannot take is refitted and counted (`TickReport.refits`).
+/// All BLAS work runs on the `BLASWorker`'s dedicated thread. Ticks are serialised: a tick that arrives while one
+/// runs waits for it, so detector state is never read by one tick and overwritten by another.
 public actor OnlineForecaster {
     public struct Configuration: Sendable {
         /// Series selectors (each a list of matchers, ANDed); their union is watched.
@@ -46,15 +50,27 @@ public actor OnlineForecaster {
         public var seriesForecast = 0
         public var samplesWritten = 0
         public var fallbacks = 0
+        /// Series forecast by a model fitted on the pulled history although a model was configured (its step and the
+        /// series' differ even after resampling).
+        public var refits = 0
+        /// Series resampled to the model's step before forecasting.
+        public var seriesResampled = 0
         /// `vigil_failure_probability{kind="saturation"}` samples computed this tick.
         public var saturationProbabilities = 0
+        /// The first few series behind `fallbacks` and `refits`, for the log line.
+        public var fallbackSeries: [String] = []
+        public var refitSeries: [String] = []
     }
 
     let reader: SeriesReader
     let appender: SampleAppender
-    let config: Configuration
+    public private(set) var config: Configuration
     let worker: BLASWorker
+    /// The last tick started (ticks run one after another).
+    private var tail: Task<Void, Never>?
     private var detectors: [Labels: OnlineAnomalyDetector] = [:]
+    /// Points each series' detector has taken (tests check none is lost or taken twice).
+    private(set) var detectorObservations: [Labels: Int] = [:]
     private var lastScored: [Labels: Int64] = [:]
     private var lastForecastOrigin: [Labels: Int64] = [:]
     private var lastSaturationOrigin: [Labels: Int64] = [:]
@@ -70,9 +86,51 @@ public actor OnlineForecaster {
         ["_total", "_count", "_sum", "_bucket"].contains { name.hasSuffix($0) }
     }
 
-    /// One round at wall-clock time `now` (ms).
+    /// Replaces the configuration from the next tick on (config reload). Detector state of series still watched is
+    /// kept.
+    public func reconfigure(_ config: Configuration) {
+        self.config = config
+    }
+
+    /// The mean per step: buckets [k·step, (k+1)·step) of the epoch, each stamped at its end (k+1)·step; only buckets
+    /// that ended by `now` (the one still filling would bias the last point); NaN (stale markers) skipped; a bucket
+    /// without samples is left out (the pipeline interpolates gaps).
+    public static func resample(timestamps: [Int64], values: [Double], stepMs: Int64, now: Int64) -> (timestamps: [Int64], values: [Double]) {
+        precondition(stepMs > 0)
+        var ts: [Int64] = [], vs: [Double] = []
+        var bucket = Int64.min, sum = 0.0, n = 0
+        func flush() {
+            if n > 0, bucket != .min {
+                ts.append((bucket + 1) * stepMs)
+                vs.append(sum / Double(n))
+            }
+        }
+        for (t, v) in zip(timestamps, values) where v.isFinite {
+            let b = t >= 0 ? t / stepMs : (t - stepMs + 1) / stepMs
+            if (b + 1) * stepMs > now { break }
+            if b != bucket { flush(); bucket = b; sum = 0; n = 0 }
+            sum += v
+            n += 1
+        }
+        flush()
+        return (ts, vs)
+    }
+
+    /// One round at time `now` (ms, from the caller's `VigilClock`). Waits for a tick still running.
     @discardableResult
     public func tick(now: Int64) async throws -> TickReport {
+        let previous = tail
+        let run = Task { () async throws -> TickReport in
+            await previous?.value
+            return try await self.tickAlone(now: now)
+        }
+        tail = Task { _ = try? await run.value }
+        return try await withTaskCancellationHandler { try await run.value } onCancel: { run.cancel() }
+    }
+
+    private func tickAlone(now: Int64) async throws -> TickReport {
+        try Task.checkCancellation()
+        let config = self.config
         var report = TickReport()
         let L = config.model?.inputLength ?? 288
         let stepGuess = config.model?.stepMs ?? 0
@@ -94,18 +152,29 @@ public actor OnlineForecaster {
         report.seriesRead = pulled.count
         guard !pulled.isEmpty else { return report }
 
-        // Counters → rates on their own grid; everything else as is.
+        // Counters → rates on their own grid; everything else as is. Then, with a model, series finer than its step
+        // are resampled to it (mean per step).
         var inputs: [RawSeries] = []
+        let modelStep = config.model?.stepMs ?? 0
         for s in pulled {
             let name = s.labels.metricName ?? ""
+            var ts = s.timestamps, vs = s.values
             if OnlineForecaster.isCounter(name), let st = SeriesPrep.inferStep(s.timestamps),
                let r = SeriesPrep.regularize(s.timestamps, s.values, step: st) {
                 let rate = SeriesPrep.rate(r.values, stepSeconds: Double(st) / 1000)
                 let n = rate.count
-                inputs.append(RawSeries(id: s.labels.description, timestamps: (0..<n).map { r.lastTimestamp - Int64(n - 1 - $0) * st }, values: rate))
-            } else {
-                inputs.append(RawSeries(id: s.labels.description, timestamps: s.timestamps, values: s.values))
+                ts = (0..<n).map { r.lastTimestamp - Int64(n - 1 - $0) * st }
+                vs = rate
             }
+            if modelStep > 0, let st = SeriesPrep.inferStep(ts), st < modelStep {
+                (ts, vs) = OnlineForecaster.resample(timestamps: ts, values: vs, stepMs: modelStep, now: now)
+                report.seriesResampled += 1
+            }
+            if modelStep > 0, let st = SeriesPrep.inferStep(ts), st != modelStep {
+                report.refits += 1
+                if report.refitSeries.count < 5 { report.refitSeries.append(s.labels.description) }
+            }
+            inputs.append(RawSeries(id: s.labels.description, timestamps: ts, values: vs))
         }
         // The online path forecasts every watched series with the global model in one batched product; the per-series
         // backtest selection (`vigil forecast`) would refit a model per series per tick, so it is off here.
@@ -121,20 +190,22 @@ public actor OnlineForecaster {
         let satInputs = saturation == nil ? [] : pulledLong.filter { s in
             !OnlineForecaster.isCounter(s.labels.metricName ?? "") && (s.timestamps.last.map { t in lastSatIn[s.labels].map { t > $0 } ?? true } ?? false)
         }
+        // The BLAS work runs on values (this tick's copies of the detectors it needs); its results are applied below
+        // in one synchronous step. No other tick runs in between (ticks are serialised by `tick`).
         let (forecasts, newDetectors, scores, failureOut, satOut) = try await worker.run {
             () throws -> ([SeriesForecast], [Labels: OnlineAnomalyDetector], [[Sample]], [(String, Double)], [(Labels, Int64, Double?)]) in
             let inputs = inputsIn
             let (fc, _) = try ForecastPipeline.run(inputs, horizon: H, model: model, threads: 1)
-            var dets = detectorsIn
+            var dets: [Labels: OnlineAnomalyDetector] = [:]
             var scores: [[Sample]] = []
             for (i, s) in inputs.enumerated() {
-                var d = dets[labels[i]] ?? OnlineAnomalyDetector()
+                var d = detectorsIn[labels[i]] ?? OnlineAnomalyDetector()
                 let after = lastScoredIn[labels[i]] ?? Int64.min
                 var out: [Sample] = []
-                for k in s.timestamps.indices where s.timestamps[k] > after {
+                for k in s.timestamps.indices where s.timestamps[k] > after && s.values[k].isFinite {
                     out.append(Sample(s.timestamps[k], d.update(s.values[k])))
                 }
-                dets[labels[i]] = d
+                if !out.isEmpty { dets[labels[i]] = d }
                 scores.append(out)
             }
             var fail: [(String, Double)] = []
@@ -155,7 +226,8 @@ public actor OnlineForecaster {
             }
             return (fc, dets, scores, fail, sat)
         }
-        detectors = newDetectors
+        for (l, d) in newDetectors { detectors[l] = d }
+        for (i, sc) in scores.enumerated() where !sc.isEmpty { detectorObservations[labels[i], default: 0] += sc.count }
 
         var batch: [SeriesSamples] = []
         let writeH = (config.writeHorizons ?? [H]).filter { $0 >= 1 && $0 <= H }
@@ -171,7 +243,10 @@ public actor OnlineForecaster {
             guard f.method != .none, lastForecastOrigin[base].map({ f.lastTimestamp > $0 }) ?? true else { continue }
             lastForecastOrigin[base] = f.lastTimestamp
             report.seriesForecast += 1
-            if f.method != .linear { report.fallbacks += 1 }
+            if f.method != .linear {
+                report.fallbacks += 1
+                if report.fallbackSeries.count < 5 { report.fallbackSeries.append(base.description) }
+            }
             for h in writeH {
                 for (q, v) in [("0.5", f.forecast[h - 1]), ("0.95", f.hi[h - 1])] where v.isFinite {
                     var l = base.setting(Labels.metricNameLabel, "vigil_forecast")

@@ -1,287 +1,162 @@
+@_exported import VigilConfig
 import Foundation
+import Logging
+import Synchronization
 import VigilCore
-import Yams
+import VigilForecast
+import VigilStore
 
-/// The `--config` YAML file: Prometheus-like `scrape_configs` plus Vigil's own collectors.
-///
-/// ```yaml
-/// global:
-///   scrape_interval: 15s
-///   scrape_timeout: 10s
-/// host_collector: true          # /proc → node_exporter names, every global scrape_interval
-/// libvirt:                      # per-domain stats through libvirt's C API (LibvirtCollector.swift)
-///   uri: qemu:///system
-///   interval: 15s
-/// scrape_configs:
-///   - job_name: node
-///     scrape_interval: 5s
-///     metrics_path: /metrics
-///     static_configs:
-///       - targets: ["127.0.0.1:9100"]
-///         labels: {env: lab}
-/// ```
-public struct VigilConfig: Sendable, Equatable {
-    public var scrapeInterval: Duration = .seconds(15)
-    public var scrapeTimeout: Duration = .seconds(10)
-    public var hostCollector = false
-    public var hostCollectorInterval: Duration?
-    public var scrapeConfigs: [ScrapeConfig] = []
-    /// The `libvirt:` section (nil: no libvirt collector).
-    public var libvirt: LibvirtConfig?
+// The configuration's types and its strict decoder live in the VigilConfig module (docs/configuration.md); this file
+// adds the checks that need the server's own parts: selectors (VigilStore's parser) and model files (VigilForecast).
 
-    public init() {}
-
-    public struct ConfigError: Error, CustomStringConvertible, Sendable {
-        public let message: String
-        public var description: String { message }
+extension VigilConfig {
+    /// Reads, decodes and checks a config file: what `vigil serve` starts with, what `vigil config check` reports.
+    public static func loadChecked(file: String, sections: [ConfigSection] = []) throws(ConfigError) -> VigilConfig {
+        try load(file: file, sections: sections).checked()
     }
 
-    /// Parses the YAML text; unknown keys are an error (as in Prometheus), so typos do not pass silently.
-    /// The `forecast:` section is read by `ForecastConfig.parse` (OnlineModels.swift).
-    public static func parse(yaml: String) throws(ConfigError) -> VigilConfig {
-        let raw: RawConfig
-        do {
-            raw = try YAMLDecoder().decode(RawConfig.self, from: yaml.isEmpty ? "{}" : yaml)
-        } catch {
-            throw ConfigError(message: "cannot parse config: \(Self.describe(error))")
-        }
-        var c = VigilConfig()
-        func dur(_ s: String?, _ what: String) throws(ConfigError) -> Duration? {
-            guard let s else { return nil }
-            do {
-                let ms = try DurationParser.milliseconds(s)
-                guard ms > 0 else { throw ConfigError(message: "\(what): duration must be positive") }
-                return .milliseconds(ms)
-            } catch let e as ConfigError { throw e } catch { throw ConfigError(message: "\(what): \(error)") }
-        }
-        if let g = raw.global {
-            c.scrapeInterval = try dur(g.scrape_interval, "global.scrape_interval") ?? c.scrapeInterval
-            c.scrapeTimeout = try dur(g.scrape_timeout, "global.scrape_timeout") ?? min(c.scrapeTimeout, c.scrapeInterval)
-        }
-        c.hostCollector = raw.host_collector ?? false
-        c.hostCollectorInterval = try dur(raw.host_collector_interval, "host_collector_interval")
-        if let lv = raw.libvirt {
-            let uri = lv.uri.trimmingCharacters(in: .whitespaces)
-            guard !uri.isEmpty, uri.contains(":") else {
-                throw ConfigError(message: "libvirt.uri: expected a libvirt connection URI such as qemu:///system or test:///default, got \"\(lv.uri)\"")
-            }
-            var l = LibvirtConfig(uri: uri)
-            l.interval = try dur(lv.interval, "libvirt.interval") ?? c.scrapeInterval
-            for (name, value) in (lv.labels ?? [:]).sorted(by: { $0.key < $1.key }) {
-                guard Labels.isValidLabelName(name), !name.hasPrefix("__") else {
-                    throw ConfigError(message: "libvirt.labels: invalid label name \"\(name)\"")
-                }
-                guard !LibvirtConfig.reservedLabels.contains(name) else {
-                    throw ConfigError(message: "libvirt.labels: \"\(name)\" is set by the collector itself")
-                }
-                l.labels[name] = value
-            }
-            c.libvirt = l
-        }
-        var jobs = Set<String>()
-        for (i, sc) in (raw.scrape_configs ?? []).enumerated() {
-            let w = "scrape_configs[\(i)]"
-            guard !sc.job_name.isEmpty else { throw ConfigError(message: "\(w): job_name is empty") }
-            guard jobs.insert(sc.job_name).inserted else {
-                throw ConfigError(message: "\(w): duplicate job_name \"\(sc.job_name)\"")
-            }
-            var s = ScrapeConfig(jobName: sc.job_name)
-            s.interval = try dur(sc.scrape_interval, "\(w).scrape_interval") ?? c.scrapeInterval
-            s.timeout = try dur(sc.scrape_timeout, "\(w).scrape_timeout") ?? min(c.scrapeTimeout, s.interval)
-            if s.timeout > s.interval {
-                throw ConfigError(message: "\(w): scrape_timeout greater than scrape_interval")
-            }
-            s.metricsPath = sc.metrics_path ?? "/metrics"
-            if !s.metricsPath.hasPrefix("/") { throw ConfigError(message: "\(w): metrics_path must start with /") }
-            s.scheme = sc.scheme ?? "http"
-            if s.scheme != "http" && s.scheme != "https" {
-                throw ConfigError(message: "\(w): scheme must be http or https")
-            }
-            s.honorLabels = sc.honor_labels ?? false
-            for (j, st) in (sc.static_configs ?? []).enumerated() {
-                for t in st.targets ?? [] {
-                    if t.isEmpty || t.contains("/") {
-                        throw ConfigError(message: "\(w).static_configs[\(j)]: invalid target \"\(t)\" (expected host:port)")
-                    }
-                    var labels = st.labels ?? [:]
-                    for name in labels.keys where !Labels.isValidLabelName(name) {
-                        throw ConfigError(message: "\(w).static_configs[\(j)]: invalid label name \"\(name)\"")
-                    }
-                    labels["job"] = labels["job"] ?? sc.job_name
-                    labels["instance"] = labels["instance"] ?? t
-                    s.targets.append(ScrapeTarget(address: t, labels: Labels(labels)))
-                }
-            }
-            c.scrapeConfigs.append(s)
+    /// Parses the `forecast.watch` selectors and loads the model files, so a bad selector or a model of the wrong
+    /// kind is refused with its file:line:column before anything runs.
+    public func checked() throws(ConfigError) -> VigilConfig {
+        var c = self
+        if var f = c.forecast {
+            try f.parseSelectors()
+            _ = try f.onlineConfiguration()
+            c.forecast = f
         }
         return c
     }
+}
 
-    public static func load(file: String) throws(ConfigError) -> VigilConfig {
-        let text: String
-        do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
-            throw ConfigError(message: "cannot read config \(file): \(error.localizedDescription)")
-        }
-        return try parse(yaml: text)
-    }
-
-    private static func describe(_ error: any Error) -> String {
-        if let e = error as? DecodingError {
-            switch e {
-            case .keyNotFound(let k, let ctx):
-                return "missing key \"\(k.stringValue)\" at \(path(ctx.codingPath))"
-            case .typeMismatch(_, let ctx), .valueNotFound(_, let ctx), .dataCorrupted(let ctx):
-                return "\(ctx.debugDescription) at \(path(ctx.codingPath))"
-            @unknown default: return "\(e)"
+extension ForecastConfig {
+    /// Fills `selectors` from `selectorTexts`; an error names the `watch[i]` entry.
+    public mutating func parseSelectors() throws(VigilConfig.ConfigError) {
+        var out: [[LabelMatcher]] = []
+        for (i, s) in selectorTexts.enumerated() {
+            do { out.append(try SelectorParser.parse(s)) } catch {
+                throw self.error("watch[\(i)]", "\(s): \(error)")
             }
         }
-        return "\(error)"
+        selectors = out
     }
 
-    private static func path(_ p: [any CodingKey]) -> String {
-        if p.isEmpty { return "top level" }
-        var out = ""
-        for k in p {
-            if let i = k.intValue { out += "[\(i)]" } else { out += (out.isEmpty ? "" : ".") + k.stringValue }
+    /// Reads a model file named by `forecast.<key>`; errors name the key, its place in the file and the path.
+    func readModel(_ key: String, _ path: String) throws(VigilConfig.ConfigError) -> ModelFile {
+        guard let d = FileManager.default.contents(atPath: path) else {
+            throw error(key, "\(path): cannot read the file")
         }
-        return out
-    }
-}
-
-public struct ScrapeConfig: Sendable, Equatable {
-    public var jobName: String
-    public var interval: Duration = .seconds(15)
-    public var timeout: Duration = .seconds(10)
-    public var metricsPath = "/metrics"
-    public var scheme = "http"
-    public var honorLabels = false
-    public var targets: [ScrapeTarget] = []
-
-    public init(jobName: String) { self.jobName = jobName }
-}
-
-/// The `libvirt:` section: one libvirt connection read every `interval`.
-public struct LibvirtConfig: Sendable, Equatable {
-    /// Connection URI: `qemu:///system` (opened read-only), `test:///default` (libvirt's in-process test driver).
-    public var uri: String
-    public var interval: Duration = .seconds(15)
-    /// Extra labels on every series; `job` (default `libvirt`) and `instance` (default: the host name) may be set.
-    public var labels: [String: String] = [:]
-
-    /// Labels the collector sets per series; the config may not override them.
-    public static let reservedLabels: Set<String> = ["domain", "uuid", "target_device", "vcpu"]
-
-    public init(uri: String, interval: Duration = .seconds(15), labels: [String: String] = [:]) {
-        self.uri = uri
-        self.interval = interval
-        self.labels = labels
-    }
-}
-
-public struct ScrapeTarget: Sendable, Equatable {
-    /// `host:port`
-    public var address: String
-    /// Target labels added to every scraped series: `job`, `instance` and static labels.
-    public var labels: Labels
-}
-
-// Raw YAML shapes (snake_case as in Prometheus' config).
-private struct RawConfig: Decodable {
-    var global: RawGlobal?
-    var host_collector: Bool?
-    var host_collector_interval: String?
-    var scrape_configs: [RawScrape]?
-    var libvirt: RawLibvirt?
-
-    struct RawLibvirt: Decodable {
-        var uri: String
-        var interval: String?
-        var labels: [String: String]?
-        enum CodingKeys: String, CodingKey, CaseIterable { case uri, interval, labels }
-        init(from d: any Decoder) throws {
-            try checkKeys(d, Set(CodingKeys.allStrings))
-            let c = try d.container(keyedBy: CodingKeys.self)
-            uri = try c.decode(String.self, forKey: .uri)
-            interval = try c.decodeIfPresent(String.self, forKey: .interval)
-            labels = try c.decodeIfPresent([String: String].self, forKey: .labels)
+        do { return try ModelFile.decode([UInt8](d), name: path) } catch {
+            throw self.error(key, "\(error)")
         }
     }
 
-    struct RawGlobal: Decodable {
-        var scrape_interval: String?
-        var scrape_timeout: String?
-        enum CodingKeys: String, CodingKey, CaseIterable { case scrape_interval, scrape_timeout }
-        init(from d: any Decoder) throws {
-            try checkKeys(d, Set(CodingKeys.allStrings))
-            let c = try d.container(keyedBy: CodingKeys.self)
-            scrape_interval = try c.decodeIfPresent(String.self, forKey: .scrape_interval)
-            scrape_timeout = try c.decodeIfPresent(String.self, forKey: .scrape_timeout)
+    /// The online models this section describes, with every model file loaded and checked.
+    public func onlineConfiguration() throws(VigilConfig.ConfigError) -> OnlineForecaster.Configuration {
+        var sel = selectors
+        if sel.isEmpty && !selectorTexts.isEmpty {
+            var me = self
+            try me.parseSelectors()
+            sel = me.selectors
         }
-    }
-
-    struct RawScrape: Decodable {
-        var job_name: String
-        var scrape_interval: String?
-        var scrape_timeout: String?
-        var metrics_path: String?
-        var scheme: String?
-        var honor_labels: Bool?
-        var static_configs: [RawStatic]?
-        enum CodingKeys: String, CodingKey, CaseIterable {
-            case job_name, scrape_interval, scrape_timeout, metrics_path, scheme, honor_labels, static_configs
+        var fc = OnlineForecaster.Configuration(selectors: sel)
+        if let p = modelPath {
+            let file = try readModel("model", p)
+            do { fc.model = try LinearForecaster(modelFile: file) } catch { throw self.error("model", "\(p): \(error)") }
         }
-        init(from d: any Decoder) throws {
-            try checkKeys(d, Set(CodingKeys.allStrings))
-            let c = try d.container(keyedBy: CodingKeys.self)
-            job_name = try c.decode(String.self, forKey: .job_name)
-            scrape_interval = try c.decodeIfPresent(String.self, forKey: .scrape_interval)
-            scrape_timeout = try c.decodeIfPresent(String.self, forKey: .scrape_timeout)
-            metrics_path = try c.decodeIfPresent(String.self, forKey: .metrics_path)
-            scheme = try c.decodeIfPresent(String.self, forKey: .scheme)
-            honor_labels = try c.decodeIfPresent(Bool.self, forKey: .honor_labels)
-            static_configs = try c.decodeIfPresent([RawStatic].self, forKey: .static_configs)
+        if let p = failureModelPath {
+            let file = try readModel("failure_model", p)
+            let fm: FailurePredictor
+            do { fm = try FailurePredictor(modelFile: file) } catch { throw self.error("failure_model", "\(p): \(error)") }
+            // forecast.failure_model computes the incident features (FailureFeatures) per instance
+            guard fm.featureNames == FailureFeatures.names else {
+                let hint = fm.featureNames == SaturationFeatures.names ? " (this is a saturation model: use forecast.saturation_model)" : ""
+                throw self.error("failure_model", "\(p): model expects features [\(fm.featureNames.joined(separator: ","))]; "
+                    + "forecast.failure_model computes the incident features [\(FailureFeatures.names.joined(separator: ","))]\(hint)")
+            }
+            fc.failureModel = fm
         }
-    }
-
-    struct RawStatic: Decodable {
-        var targets: [String]?
-        var labels: [String: String]?
-        enum CodingKeys: String, CodingKey, CaseIterable { case targets, labels }
-        init(from d: any Decoder) throws {
-            try checkKeys(d, Set(CodingKeys.allStrings))
-            let c = try d.container(keyedBy: CodingKeys.self)
-            targets = try c.decodeIfPresent([String].self, forKey: .targets)
-            labels = try c.decodeIfPresent([String: String].self, forKey: .labels)
+        if let p = saturationModelPath {
+            let file = try readModel("saturation_model", p)
+            do { fc.saturationModel = try SaturationModel(modelFile: file, name: p) } catch {
+                throw self.error("saturation_model", "\(error)")
+            }
         }
-    }
-
-    enum CodingKeys: String, CodingKey, CaseIterable { case global, host_collector, host_collector_interval, scrape_configs, libvirt, forecast }
-
-    init(from d: any Decoder) throws {
-        try checkKeys(d, Set(CodingKeys.allStrings))
-        let c = try d.container(keyedBy: CodingKeys.self)
-        global = try c.decodeIfPresent(RawGlobal.self, forKey: .global)
-        host_collector = try c.decodeIfPresent(Bool.self, forKey: .host_collector)
-        host_collector_interval = try c.decodeIfPresent(String.self, forKey: .host_collector_interval)
-        scrape_configs = try c.decodeIfPresent([RawScrape].self, forKey: .scrape_configs)
-        libvirt = try c.decodeIfPresent(RawLibvirt.self, forKey: .libvirt)
+        fc.horizon = horizon
+        fc.instanceLabel = instanceLabel
+        return fc
     }
 }
 
-private struct AnyKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
-}
+/// Re-reads the config file on SIGHUP and applies the sections that reload (`scrape_configs`, `forecast`); a file that
+/// does not decode or check keeps the running configuration, and the error is logged with its file:line:column.
+public final class ConfigReloader: Sendable {
+    public let file: String
+    let sections: [ConfigSection]
+    let scrapes: ScrapeManager?
+    let forecast: OnlineModelLoop?
+    let logger: Logger
+    private let current: Mutex<VigilConfig>
 
-private func checkKeys(_ d: any Decoder, _ allowed: Set<String>) throws {
-    let c = try d.container(keyedBy: AnyKey.self)
-    for k in c.allKeys where !allowed.contains(k.stringValue) {
-        throw DecodingError.dataCorruptedError(forKey: k, in: c, debugDescription: "unknown key \"\(k.stringValue)\"")
+    public init(file: String, sections: [ConfigSection], current: VigilConfig, scrapes: ScrapeManager?,
+                forecast: OnlineModelLoop?, logger: Logger) {
+        self.file = file
+        self.sections = sections
+        self.current = Mutex(current)
+        self.scrapes = scrapes
+        self.forecast = forecast
+        self.logger = logger
     }
-}
 
-private extension CodingKey where Self: CaseIterable {
-    static var allStrings: [String] { allCases.map(\.stringValue) }
+    public enum Outcome: Sendable, Equatable {
+        /// Applied; the sections that changed but need a restart are listed.
+        case applied(restartNeeded: [String])
+        case rejected(String)
+    }
+
+    /// Reloads now (what SIGHUP does).
+    @discardableResult
+    public func reload() async -> Outcome {
+        let next: VigilConfig
+        do { next = try VigilConfig.loadChecked(file: file, sections: sections) } catch {
+            logger.error("config reload failed; keeping the running configuration", metadata: ["error": "\(error)"])
+            return .rejected("\(error)")
+        }
+        let old = current.withLock { $0 }
+        var restart: [String] = []
+        if old.server != next.server { restart.append("server") }
+        if old.scrapeInterval != next.scrapeInterval || old.scrapeTimeout != next.scrapeTimeout { restart.append("global") }
+        if old.hostCollector != next.hostCollector || old.hostCollectorInterval != next.hostCollectorInterval { restart.append("host_collector") }
+        if old.libvirt != next.libvirt { restart.append("libvirt") }
+        if old.graphite != next.graphite { restart.append("graphite") }
+        if old.statsd != next.statsd { restart.append("statsd") }
+        var applied = next
+        let (started, stopped) = scrapes?.apply(next.scrapeConfigs) ?? (0, 0)
+        if scrapes == nil && !next.scrapeConfigs.isEmpty { restart.append("scrape_configs") }
+        if let forecast, let f = next.forecast {
+            do { try await forecast.reload(f) } catch {
+                logger.error("config reload: forecast section not applied", metadata: ["error": "\(error)"])
+                applied.forecast = old.forecast
+            }
+        } else if (old.forecast == nil) != (next.forecast == nil) {
+            restart.append("forecast")
+        }
+        current.withLock { $0 = applied }
+        logger.notice("config reloaded", metadata: [
+            "file": "\(file)", "scrape_loops_started": "\(started)", "scrape_loops_stopped": "\(stopped)",
+            "restart_needed_for": "\(restart.isEmpty ? "nothing" : restart.joined(separator: ", "))",
+        ])
+        return .applied(restartNeeded: restart)
+    }
+
+    /// Reloads on every SIGHUP until cancelled.
+    public func run() async {
+        signal(SIGHUP, SIG_IGN)
+        let (hups, cont) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler { cont.yield() }
+        source.resume()
+        for await _ in hups { await reload() }
+        source.cancel()
+        cont.finish()
+    }
 }

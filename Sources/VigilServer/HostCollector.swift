@@ -16,8 +16,11 @@ public final class HostCollector: Sendable {
     let logger: Logger
     let procRoot: String
     let base: Labels
+    let clock: any VigilClock
 
-    public init(ingestor: Ingestor, logger: Logger, procRoot: String = "/proc", instance: String? = nil) {
+    public init(ingestor: Ingestor, logger: Logger, procRoot: String = "/proc", instance: String? = nil,
+                clock: any VigilClock = WallClock()) {
+        self.clock = clock
         self.ingestor = ingestor
         self.logger = logger
         self.procRoot = procRoot
@@ -25,15 +28,22 @@ public final class HostCollector: Sendable {
         base = Labels(["job": "node", "instance": host])
     }
 
+    /// Collects every `interval` of the clock until cancelled (on a fixed grid from the first collection: a slow
+    /// collection does not push the next ones later).
     public func run(every interval: Duration) async {
+        let (s, atto) = interval.components
+        let step = max(1, s * 1000 + atto / 1_000_000_000_000_000)
+        var next = clock.nowMillis()
         while !Task.isCancelled {
-            let t = Int64(Date().timeIntervalSince1970 * 1000)
+            do { try await clock.sleep(untilMillis: next) } catch { break }
             do {
-                try await ingestor.ingest(collect(at: t), source: "host")
+                try await ingestor.ingest(collect(at: next), source: "host")
             } catch {
                 logger.warning("host collector write failed", metadata: ["error": "\(error)"])
             }
-            do { try await Task.sleep(for: interval) } catch { break }
+            next += step
+            let now = clock.nowMillis()
+            if next < now { next = now + step - (now - next) % step }
         }
     }
 

@@ -348,17 +348,6 @@ extension VigilServer {
         }
     }
 
-    /// Unix seconds (fraction allowed) or RFC 3339, to milliseconds.
-    static func parseTime(_ s: String) -> Int64? {
-        if let d = Double(s), d.isFinite { return Int64((d * 1000).rounded()) }
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: s) { return Int64((d.timeIntervalSince1970 * 1000).rounded()) }
-        f.formatOptions = [.withInternetDateTime]
-        if let d = f.date(from: s) { return Int64((d.timeIntervalSince1970 * 1000).rounded()) }
-        return nil
-    }
-
     // MARK: Influx line protocol
 
     func handleInflux(_ request: Request, v2: Bool) async -> Response {

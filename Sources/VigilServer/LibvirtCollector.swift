@@ -2,6 +2,7 @@ import CLibvirt
 import Foundation
 import Logging
 import Synchronization
+import VigilConfig
 import VigilCore
 
 /// Reads per-domain statistics from one libvirt connection every `interval`, under the names of the common
@@ -29,7 +30,11 @@ public final class LibvirtCollector: Sendable {
     /// The last collection failed: further failures are logged at debug level until one succeeds.
     private let failing = Mutex(false)
 
-    public init(config: LibvirtConfig, ingestor: Ingestor, logger: Logger, instance: String? = nil) {
+    let clock: any VigilClock
+
+    public init(config: LibvirtConfig, ingestor: Ingestor, logger: Logger, instance: String? = nil,
+                clock: any VigilClock = WallClock()) {
+        self.clock = clock
         self.config = config
         self.ingestor = ingestor
         self.logger = logger
@@ -44,13 +49,15 @@ public final class LibvirtCollector: Sendable {
     /// Collects until cancelled, then writes stale markers for everything last seen and closes the connection.
     public func run() async {
         var previous = Set<Labels>()
+        let (s, atto) = config.interval.components
+        let step = max(1, s * 1000 + atto / 1_000_000_000_000_000)
         while !Task.isCancelled {
-            let start = ContinuousClock.now
-            previous = await collectOnce(previous: previous, at: Int64(Date().timeIntervalSince1970 * 1000))
-            do { try await Task.sleep(until: start + config.interval, clock: .continuous) } catch { break }
+            let start = clock.nowMillis()
+            previous = await collectOnce(previous: previous, at: start)
+            do { try await clock.sleep(untilMillis: start + step) } catch { break }
         }
         if !previous.isEmpty {
-            let t = Int64(Date().timeIntervalSince1970 * 1000)
+            let t = clock.nowMillis()
             let stale = previous.sorted().map { SeriesSamples(labels: $0, timestamps: [t], values: [.staleNaN]) }
             _ = try? await ingestor.ingest(stale, source: "libvirt")
         }
@@ -61,9 +68,9 @@ public final class LibvirtCollector: Sendable {
     /// synthetic series. Returns the domain series seen, for the next round.
     @discardableResult
     public func collectOnce(previous: Set<Labels>, at ts: Int64) async -> Set<Labels> {
-        let start = ContinuousClock.now
+        let start = clock.nowMillis()
         let reading = await worker.run { [self] in read(at: ts) }
-        let duration = (ContinuousClock.now - start).seconds
+        let duration = Double(clock.nowMillis() - start) / 1000
         var batch = reading.series
         var current = Set<Labels>()
         for s in batch { current.insert(s.labels) }

@@ -1,37 +1,8 @@
 import Foundation
+import VigilConfig
 import VigilCore
 
-/// `HOST:PORT` as given on the command line (`127.0.0.1:9470`, `[::1]:9470`, `:9470`).
-public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
-
-    public init(host: String, port: Int) {
-        self.host = host
-        self.port = port
-    }
-
-    public struct ParseError: Error, CustomStringConvertible, Sendable {
-        public let input: String
-        public var description: String { "invalid listen address \"\(input)\" (expected HOST:PORT, e.g. 127.0.0.1:9470)" }
-    }
-
-    /// - Parameter bareHost: the host a bare `:PORT` means (all interfaces for HTTP; loopback for the
-    ///   unauthenticated Graphite/StatsD listeners).
-    public init(parsing s: String, bareHost: String = "0.0.0.0") throws(ParseError) {
-        guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]),
-              (0...65535).contains(port) else { throw ParseError(input: s) }
-        var host = String(s[..<colon])
-        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        if host.isEmpty { host = bareHost }
-        self.init(host: host, port: port)
-    }
-
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
-
-    /// 127.0.0.0/8, ::1 or localhost.
-    public var isLoopback: Bool { host == "localhost" || host == "::1" || host.hasPrefix("127.") }
-}
+// `ListenAddress` (HOST:PORT) is VigilConfig's: one parser for the config file and the flags.
 
 /// Per-series and cardinality limits applied to every write before it reaches the store.
 public struct SeriesLimits: Sendable, Equatable {
@@ -73,6 +44,8 @@ public struct ServerOptions: Sendable {
     public var statsdFlushInterval: Duration = .seconds(10)
     /// Pull collectors (scrape targets, host collector).
     public var config = VigilConfig()
+    /// Where every collector and model loop gets the time (a `SimulatedClock` runs them in simulated time).
+    public var clock: any VigilClock = WallClock()
 
     public init() {}
 }

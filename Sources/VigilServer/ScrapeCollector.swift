@@ -3,6 +3,8 @@ import Foundation
 import FoundationNetworking
 #endif
 import Logging
+import Synchronization
+import VigilConfig
 import VigilCore
 
 /// Pulls one target's text exposition on its interval, like a Prometheus scrape loop:
@@ -16,8 +18,11 @@ public final class ScrapeLoop: Sendable {
     let decoders: IngestDecoders
     let logger: Logger
     let session: URLSession
+    let clock: any VigilClock
 
-    public init(config: ScrapeConfig, target: ScrapeTarget, ingestor: Ingestor, decoders: IngestDecoders, logger: Logger) {
+    public init(config: ScrapeConfig, target: ScrapeTarget, ingestor: Ingestor, decoders: IngestDecoders, logger: Logger,
+                clock: any VigilClock = WallClock()) {
+        self.clock = clock
         self.config = config
         self.target = target
         self.ingestor = ingestor
@@ -38,24 +43,21 @@ public final class ScrapeLoop: Sendable {
         // Spread targets over the interval, deterministically per target (as Prometheus does).
         let intervalMs = Int64(config.interval.seconds * 1000)
         let offset = Int64(target.labels.stableHash % UInt64(max(intervalMs, 1)))
-        let nowMs = Int64(Date().timeIntervalSince1970 * 1000)
+        let nowMs = clock.nowMillis()
         var next = (nowMs / intervalMs) * intervalMs + offset
         if next < nowMs { next += intervalMs }
         // First scrape right away: a target should not wait a whole interval to show up.
         next = nowMs
         while !Task.isCancelled {
-            let wait = next - Int64(Date().timeIntervalSince1970 * 1000)
-            if wait > 0 {
-                do { try await Task.sleep(for: .milliseconds(wait)) } catch { break }
-            }
+            do { try await clock.sleep(untilMillis: next) } catch { break }
             previous = await scrapeOnce(previous: previous, at: next)
             next += intervalMs
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            let now = clock.nowMillis()
             if next < now { next = now + intervalMs - (now - next) % intervalMs }
         }
         // Shutdown: the target is no longer scraped, so its series end here.
         if !previous.isEmpty {
-            let t = Int64(Date().timeIntervalSince1970 * 1000)
+            let t = clock.nowMillis()
             let stale = previous.map { SeriesSamples(labels: $0, timestamps: [t], values: [.staleNaN]) }
             _ = try? await ingestor.ingest(stale.sorted { $0.labels < $1.labels }, source: "scrape")
         }
@@ -64,7 +66,7 @@ public final class ScrapeLoop: Sendable {
     /// One scrape at `ts` (ms); returns the series seen (those without explicit timestamps) for the next round.
     @discardableResult
     public func scrapeOnce(previous: Set<Labels>, at ts: Int64) async -> Set<Labels> {
-        let start = ContinuousClock.now
+        let start = clock.nowMillis()
         var batch: [SeriesSamples] = []
         var current = Set<Labels>()
         var ok = false
@@ -76,7 +78,11 @@ public final class ScrapeLoop: Sendable {
             req.setValue("text/plain;version=0.0.4;q=1,*/*;q=0.1", forHTTPHeaderField: "Accept")
             req.setValue("vigil/\(vigilServerVersion)", forHTTPHeaderField: "User-Agent")
             req.setValue(String(config.timeout.seconds), forHTTPHeaderField: "X-Prometheus-Scrape-Timeout-Seconds")
-            let (data, resp) = try await session.data(for: req)
+            // Not cancelled with the loop: cancelling a URLSession task mid-flight crashes FoundationNetworking on
+            // Linux (TaskRegistry "behaviour for a task that is not in the registry"); the request ends within the
+            // scrape timeout anyway.
+            let session = self.session
+            let (data, resp) = try await Task { [req] in try await session.data(for: req) }.value
             guard let http = resp as? HTTPURLResponse else { throw DecodeFailure("not an HTTP response") }
             guard http.statusCode == 200 else { throw DecodeFailure("server returned HTTP status \(http.statusCode)") }
             let ct = http.value(forHTTPHeaderField: "Content-Type")?.lowercased() ?? ""
@@ -92,7 +98,7 @@ public final class ScrapeLoop: Sendable {
             failure = "\(error)"
             batch = []
         }
-        let duration = (ContinuousClock.now - start).seconds
+        let duration = Double(clock.nowMillis() - start) / 1000
         for s in previous where !current.contains(s) {
             batch.append(SeriesSamples(labels: s, timestamps: [ts], values: [.staleNaN]))
         }
@@ -131,14 +137,90 @@ public final class ScrapeLoop: Sendable {
     }
 }
 
+/// Runs one `ScrapeLoop` per target and changes the set on a config reload: targets removed or changed stop (their
+/// series get stale markers), new ones start, unchanged ones keep running undisturbed.
+public final class ScrapeManager: Sendable {
+    private struct Running {
+        var config: ScrapeConfig
+        var target: ScrapeTarget
+        var task: Task<Void, Never>
+    }
+    private struct State {
+        var wanted: [ScrapeConfig]
+        var running: [String: Running] = [:]
+        var started = false
+        var stopped = false
+    }
+    private let state: Mutex<State>
+    private let make: @Sendable (ScrapeConfig, ScrapeTarget) -> ScrapeLoop
+
+    public init(server: VigilServer, configs: [ScrapeConfig]) {
+        let (ingestor, decoders, logger, clock) = (server.ingestor, server.decoders, server.logger, server.options.clock)
+        make = { ScrapeLoop(config: $0, target: $1, ingestor: ingestor, decoders: decoders, logger: logger, clock: clock) }
+        state = Mutex(State(wanted: configs))
+    }
+
+    /// The targets running now, as `job/address`.
+    public var runningTargets: [String] {
+        state.withLock { $0.running.values.map { "\($0.config.jobName)/\($0.target.address)" }.sorted() }
+    }
+
+    /// Makes the running loops match `configs`; returns how many loops were started and stopped.
+    @discardableResult
+    public func apply(_ configs: [ScrapeConfig]) -> (started: Int, stopped: Int) {
+        state.withLock { st in
+            st.wanted = configs
+            guard st.started, !st.stopped else { return (0, 0) }
+            return Self.sync(&st, make)
+        }
+    }
+
+    private static func sync(_ st: inout State, _ make: @Sendable (ScrapeConfig, ScrapeTarget) -> ScrapeLoop) -> (started: Int, stopped: Int) {
+        var want: [String: (ScrapeConfig, ScrapeTarget)] = [:]
+        for c in st.wanted {
+            var bare = c
+            bare.targets = []
+            for t in c.targets { want["\(c.jobName)\u{0}\(t.address)"] = (bare, t) }
+        }
+        var stopped = 0, started = 0
+        for (k, r) in st.running where want[k].map({ $0.0 != r.config || $0.1 != r.target }) ?? true {
+            r.task.cancel()
+            st.running[k] = nil
+            stopped += 1
+        }
+        for (k, (c, t)) in want.sorted(by: { $0.key < $1.key }) where st.running[k] == nil {
+            let loop = make(c, t)
+            st.running[k] = Running(config: c, target: t, task: Task { await loop.run() })
+            started += 1
+        }
+        return (started, stopped)
+    }
+
+    /// Starts the loops, runs until cancelled, then stops them all and waits for their stale markers.
+    public func run() async {
+        state.withLock { st in
+            st.started = true
+            _ = Self.sync(&st, make)
+        }
+        let (forever, keep) = AsyncStream<Void>.makeStream()
+        for await _ in forever {}
+        keep.finish()
+        let tasks = state.withLock { st -> [Task<Void, Never>] in
+            st.stopped = true
+            defer { st.running = [:] }
+            return st.running.values.map(\.task)
+        }
+        for t in tasks { t.cancel() }
+        for t in tasks { await t.value }
+    }
+}
+
 extension VigilServer {
     /// Registers a loop per scrape target, the host collector and the libvirt collector, as configured.
     func startCollectors() throws {
-        for sc in options.config.scrapeConfigs {
-            for t in sc.targets {
-                let loop = ScrapeLoop(config: sc, target: t, ingestor: ingestor, decoders: decoders, logger: logger)
-                addLoop("scrape \(sc.jobName) \(t.address)") { await loop.run() }
-            }
+        if !options.config.scrapeConfigs.isEmpty {
+            let scrapes = ScrapeManager(server: self, configs: options.config.scrapeConfigs)
+            addLoop("scrape targets") { await scrapes.run() }
         }
         if let g = options.graphiteListen {
             let l = GraphiteListener(address: g, ingestor: ingestor, decoders: decoders, logger: logger)
@@ -150,12 +232,12 @@ extension VigilServer {
             addLoop("statsd listener") { try await l.run() }
         }
         if options.config.hostCollector {
-            let host = HostCollector(ingestor: ingestor, logger: logger)
+            let host = HostCollector(ingestor: ingestor, logger: logger, clock: options.clock)
             let interval = options.config.hostCollectorInterval ?? options.config.scrapeInterval
             addLoop("host collector") { await host.run(every: interval) }
         }
         if let lv = options.config.libvirt {
-            let collector = LibvirtCollector(config: lv, ingestor: ingestor, logger: logger)
+            let collector = LibvirtCollector(config: lv, ingestor: ingestor, logger: logger, clock: options.clock)
             addLoop("libvirt collector \(lv.uri)") { await collector.run() }
         }
     }

@@ -19,6 +19,7 @@ struct ServeCommand: AsyncParsableCommand {
 
             Examples:
               vigil serve --data ./data
+              vigil serve --data :memory:          # nothing written to disk (tests, demos)
               vigil serve --listen 0.0.0.0:9470 --config vigil.yml --auth-token-file token.txt --retention 30d
               vigil serve --host-collector --statsd-listen 127.0.0.1:8125
               vigil serve --libvirt-uri qemu:///system
@@ -26,29 +27,29 @@ struct ServeCommand: AsyncParsableCommand {
             """
     )
 
-    @Option(help: "Address to listen on (HOST:PORT).")
-    var listen = "127.0.0.1:9470"
+    @Option(help: "Address to listen on (HOST:PORT; default 127.0.0.1:9470, or server.listen of --config).")
+    var listen: String?
 
-    @Option(help: "Data directory of the embedded store.")
-    var data = "./data"
+    @Option(help: "Data directory of the embedded store, or :memory: for a store that keeps nothing on disk (default ./data).")
+    var data: String?
 
-    @Option(help: "YAML config with scrape_configs and collectors (see docs/serve.md).")
+    @Option(help: "YAML config: server, collectors, scrape_configs, forecast (docs/configuration.md). SIGHUP reloads it.")
     var config: String?
 
     @Option(help: "File holding the bearer token every request must carry (except /-/healthy, /-/ready).")
     var authTokenFile: String?
 
-    @Option(help: "How long samples are kept (e.g. 15d, 12h).")
-    var retention = "15d"
+    @Option(help: "How long samples are kept (e.g. 15d, 12h; default 15d).")
+    var retention: String?
 
     @Option(help: "Samples further ahead of this host's clock refuse their batch with 400 (e.g. 10m, 2d; 0 = no bound).")
     var maxFuture = "10m"
 
-    @Option(help: "WAL fsync policy: 'always' (answer after fsync) or a group-commit interval such as '1s'.")
-    var walFsync = "always"
+    @Option(help: "WAL fsync policy: 'always' (answer after fsync; default) or a group-commit interval such as '1s'.")
+    var walFsync: String?
 
-    @Option(help: "Largest request body accepted, in bytes (413 above).")
-    var maxBodyBytes = 64 << 20
+    @Option(help: "Largest request body accepted, in bytes (413 above; default 67108864).")
+    var maxBodyBytes: Int?
 
     @Option(help: "Graphite plaintext TCP listener HOST:PORT (off unless given; no auth; a bare :PORT means 127.0.0.1).")
     var graphiteListen: String?
@@ -110,15 +111,25 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "vigil")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         var opts = ServerOptions()
+        // The config file first; a flag given on the command line wins over its `server:` section.
+        if let config {
+            do { opts.config = try VigilConfig.loadChecked(file: config, sections: ServeCommand.configSections) } catch {
+                throw ValidationError("\(error)")
+            }
+        }
+        let fileConfig = opts.config
+        let section = opts.config.server
         do {
-            opts.listen = try ListenAddress(parsing: listen)
-            if let g = graphiteListen { opts.graphiteListen = try ListenAddress(parsing: g, bareHost: "127.0.0.1") }
-            if let s = statsdListen { opts.statsdListen = try ListenAddress(parsing: s, bareHost: "127.0.0.1") }
+            opts.listen = try listen.map { try ListenAddress(parsing: $0) } ?? section.listen ?? opts.listen
+            if let g = graphiteListen { opts.graphiteListen = try ListenAddress(parsing: g, bareHost: "127.0.0.1") } else { opts.graphiteListen = opts.config.graphite?.listen }
+            if let s = statsdListen { opts.statsdListen = try ListenAddress(parsing: s, bareHost: "127.0.0.1") } else { opts.statsdListen = opts.config.statsd?.listen }
+            if let f = opts.config.statsd?.flushInterval { opts.statsdFlushInterval = f }
         } catch {
             throw ValidationError("\(error)")
         }
-        guard maxBodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
-        opts.maxBodyBytes = maxBodyBytes
+        let bodyBytes = maxBodyBytes ?? section.maxBodyBytes?.bytes ?? opts.maxBodyBytes
+        guard bodyBytes > 0 else { throw ValidationError("--max-body-bytes must be positive") }
+        opts.maxBodyBytes = bodyBytes
         opts.maxInflightRequests = max(1, maxInflightRequests)
         opts.maxInflightBytes = max(1, maxInflightBytes)
         for (flag, v) in [("--http-header-timeout", httpHeaderTimeout), ("--http-body-timeout", httpBodyTimeout),
@@ -135,7 +146,7 @@ struct ServeCommand: AsyncParsableCommand {
         opts.limits.maxLabelValueBytes = maxLabelValueLength
         opts.limits.maxNewSeriesPerSecond = maxNewSeriesPerSecond
         opts.limits.maxActiveSeries = maxActiveSeries
-        if let file = authTokenFile {
+        if let file = authTokenFile ?? section.authTokenFile {
             let raw: String
             do { raw = try String(contentsOfFile: file, encoding: .utf8) } catch {
                 throw ValidationError("cannot read --auth-token-file \(file): \(error.localizedDescription)")
@@ -143,13 +154,6 @@ struct ServeCommand: AsyncParsableCommand {
             let token = raw.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !token.isEmpty else { throw ValidationError("--auth-token-file \(file) is empty") }
             opts.authToken = token
-        }
-        var forecast: ForecastConfig?
-        if let config {
-            do {
-                opts.config = try VigilConfig.load(file: config)
-                forecast = try ForecastConfig.parse(yaml: try String(contentsOfFile: config, encoding: .utf8), file: config)
-            } catch { throw ValidationError("\(error)") }
         }
         if hostCollector { opts.config.hostCollector = true }
         if let uri = libvirtUri {
@@ -163,16 +167,39 @@ struct ServeCommand: AsyncParsableCommand {
             }
         }
         let retentionMs: Int64
-        do { retentionMs = try DurationParser.milliseconds(retention) } catch { throw ValidationError("--retention: \(error)") }
+        if let retention {
+            do { retentionMs = try DurationParser.milliseconds(retention) } catch { throw ValidationError("--retention: \(error)") }
+        } else {
+            retentionMs = section.retention?.milliseconds ?? 15 * 86_400_000
+        }
         let maxFutureMs: Int64
         if maxFuture == "0" { maxFutureMs = 0 } else {
             do { maxFutureMs = try DurationParser.milliseconds(maxFuture) } catch { throw ValidationError("--max-future: \(error)") }
         }
         let fsync: WALFsyncPolicy
-        do { fsync = try StoreWiring.parseFsync(walFsync) } catch { throw ValidationError("\(error)") }
+        if let walFsync {
+            do { fsync = try StoreWiring.parseFsync(walFsync) } catch { throw ValidationError("\(error)") }
+        } else {
+            switch section.walFsync ?? .always {
+            case .always: fsync = .always
+            case .interval(let d): fsync = .interval(milliseconds: d.milliseconds)
+            }
+        }
 
-        let store = try StoreWiring.open(dataDir: data, retentionMs: retentionMs, fsync: fsync, logger: logger,
+        let dataDir = data ?? section.data ?? "./data"
+        let store: OpenedStore
+        if dataDir == ServeCommand.memoryData {
+            // `--data :memory:`: the in-memory store (same append semantics, nothing durable, no WAL, no SQLite).
+            let mem = MemoryStore(outOfBoundsMs: retentionMs)
+            store = OpenedStore(appender: mem, reader: mem)
+            logger.notice("--data :memory:: samples are kept in memory only and lost when the process exits")
+        } else {
+            store = try StoreWiring.open(dataDir: dataDir, retentionMs: retentionMs, fsync: fsync, logger: logger,
                                         maxFutureMs: maxFutureMs)
+        }
+        // Scrape targets run under a ScrapeManager that a SIGHUP reload can change (not as fixed collector loops).
+        let scrapeConfigs = opts.config.scrapeConfigs
+        opts.config.scrapeConfigs = []
         let server = VigilServer(options: opts, appender: store.appender, reader: store.reader,
                                  decoders: StoreWiring.decoders(limits: opts.limits), logger: logger,
                                  existingSeries: (try? store.tsdb?.stats().series) ?? 0)
@@ -184,8 +211,25 @@ struct ServeCommand: AsyncParsableCommand {
         queryOptions.maxQueryLength = queryMaxLength
         let qo = queryOptions
         server.addRoutes { router, reader in addQueryRoutes(to: router, reader: reader, options: qo) }
-        if let forecast { try server.enableOnlineForecaster(forecast, appender: store.appender) }
+        let scrapes = ScrapeManager(server: server, configs: scrapeConfigs)
+        server.addLoop("scrape targets") { await scrapes.run() }
+        var forecastLoop: OnlineModelLoop?
+        if let forecast = opts.config.forecast {
+            forecastLoop = try server.enableOnlineForecaster(forecast, appender: store.appender)
+        }
+        if let config {
+            let reloader = ConfigReloader(file: config, sections: ServeCommand.configSections, current: fileConfig,
+                                          scrapes: scrapes, forecast: forecastLoop, logger: logger)
+            server.addLoop("config reload on SIGHUP") { await reloader.run() }
+        }
         try await server.runService()
         try await store.close()
     }
+
+    /// `--data :memory:`
+    static let memoryData = ":memory:"
+
+    /// Top-level config sections owned by other modules (the remediation engine's `policies:`, `drivers:`), decoded
+    /// by their own types through the same strict decoder.
+    static let configSections: [ConfigSection] = []
 }

@@ -15,6 +15,7 @@ struct Vigil: AsyncParsableCommand {
         version: VigilVersion.string,
         subcommands: [
             ServeCommand.self,
+            ConfigCommand.self,
             TSDBCommand.self,
             QueryCommand.self,
             BenchCommand.self,

@@ -24,6 +24,7 @@ import VigilCore
                   - targets: ["127.0.0.1:9470"]
             forecast:
               interval: 30s
+              watch: up
             """)
         #expect(c.hostCollector)
         #expect(c.scrapeInterval == .seconds(30))
@@ -37,7 +38,7 @@ import VigilCore
 
     @Test(arguments: [
         ("scrape_configs:\n  - job_name: a\n    scrape_intervall: 5s", "unknown key \"scrape_intervall\""),
-        ("scrape_configs:\n  - job_name: a\n    scrape_interval: 5x", "invalid duration \"5x\""),
+        ("scrape_configs:\n  - job_name: a\n    scrape_interval: 5x", "3:22: scrape_configs[0].scrape_interval: expected a duration like 30s, 5m or 1h30m, got \"5x\""),
         ("scrape_configs:\n  - job_name: a\n  - job_name: a", "duplicate job_name \"a\""),
         ("scrape_configs:\n  - job_name: a\n    scrape_interval: 1s\n    scrape_timeout: 2s", "scrape_timeout greater than scrape_interval"),
         ("scrape_configs:\n  - job_name: a\n    static_configs:\n      - targets: [\"http://x:1/metrics\"]", "invalid target"),

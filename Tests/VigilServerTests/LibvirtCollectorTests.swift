@@ -339,9 +339,9 @@ import VigilStore
 
     @Test(arguments: [
         ("libvirt:\n  uri: test:///default\n  intervall: 5s", "unknown key \"intervall\""),
-        ("libvirt:\n  interval: 5s", "missing key \"uri\" at libvirt"),
+        ("libvirt:\n  interval: 5s", "2:3: libvirt: missing key \"uri\""),
         ("libvirt:\n  uri: test:///default\n  interval: 5x", "libvirt.interval"),
-        ("libvirt:\n  uri: test:///default\n  interval: 0s", "libvirt.interval: duration must be positive"),
+        ("libvirt:\n  uri: test:///default\n  interval: 0s", "3:13: libvirt.interval: expected a positive duration, got \"0s\""),
         ("libvirt:\n  uri: default", "libvirt.uri: expected a libvirt connection URI"),
         ("libvirt:\n  uri: test:///default\n  labels: {domain: x}", "\"domain\" is set by the collector"),
         ("libvirt:\n  uri: test:///default\n  labels: {\"a-b\": x}", "invalid label name \"a-b\""),

@@ -14,27 +14,27 @@ import VigilForecast
               watch: ['vm_cpu{job="demo"}', 'node_load1']
               horizon: 6
             """
-        let c = try #require(try ForecastConfig.parse(yaml: yaml))
+        let c = try #require(try VigilConfig.parse(yaml: yaml).checked().forecast)
         #expect(c.interval == .seconds(10))
         #expect(c.selectors.count == 2)
         #expect(c.selectors[0].contains(LabelMatcher.equal("job", "demo")))
         #expect(c.horizon == 6)
-        #expect(try ForecastConfig.parse(yaml: "scrape_configs: []\n") == nil)
+        #expect(try VigilConfig.parse(yaml: "scrape_configs: []\n").forecast == nil)
     }
 
     @Test(arguments: [
-        ("forecast:\n  watch: ['up']\n  interval: soon\n", "forecast.interval"),
-        ("forecast:\n  interval: 5s\n", "forecast.watch"),
-        ("forecast:\n  watch: ['up{']\n", "forecast.watch[0]"),
-        ("forecast:\n  watch: ['up']\n  colour: red\n", "forecast.colour"),
-        ("forecast:\n  watch: ['up']\n  horizon: -1\n", "forecast.horizon"),
+        ("forecast:\n  watch: ['up']\n  interval: soon\n", "3:13: forecast.interval"),
+        ("forecast:\n  interval: 5s\n", "2:3: forecast: missing key \"watch\""),
+        ("forecast:\n  watch: ['up{']\n", "2:11: forecast.watch[0]"),
+        ("forecast:\n  watch: ['up']\n  colour: red\n", "3:3: forecast.colour"),
+        ("forecast:\n  watch: ['up']\n  horizon: -1\n", "3:12: forecast.horizon"),
     ])
     func rejectsBadForecastSection(yaml: String, field: String) {
         do {
-            _ = try ForecastConfig.parse(yaml: yaml, file: "vigil.yml")
+            _ = try VigilConfig.parse(yaml: yaml, file: "vigil.yml").checked()
             Issue.record("accepted \(yaml)")
         } catch {
-            #expect("\(error)".contains("vigil.yml: \(field)"), "\(error)")
+            #expect("\(error)".contains("vigil.yml:\(field)"), "\(error)")
         }
     }
 
@@ -86,18 +86,18 @@ import VigilForecast
     static var forecasterPath: String { repoRoot.appendingPathComponent("Models/vm-cpu-5m.vgm").path }
 
     @Test func parsesSaturationModel() throws {
-        let c = try #require(try ForecastConfig.parse(yaml: "forecast:\n  watch: ['vm_cpu_usage_percent']\n  saturation_model: Models/saturation-vm-5m.vgm\n"))
+        let c = try #require(try VigilConfig.parse(yaml: "forecast:\n  watch: ['vm_cpu_usage_percent']\n  saturation_model: Models/saturation-vm-5m.vgm\n").forecast)
         #expect(c.saturationModelPath == "Models/saturation-vm-5m.vgm" && c.failureModelPath == nil)
     }
 
     @Test(arguments: [
-        ("forecast:\n  watch: ['up']\n  saturation_model: 5\n", "forecast.saturation_model: expected a path"),
-        ("forecast:\n  watch: ['up']\n  saturation_model: ''\n", "forecast.saturation_model: expected a path"),
-        ("forecast:\n  watch: ['up']\n  saturation-model: m.vgm\n", "forecast.saturation-model: unknown field"),
-        ("forecast:\n  watch: ['up']\n  failure_model: [a]\n", "forecast.failure_model: expected a path"),
+        ("forecast:\n  watch: ['up']\n  saturation_model: /nonexistent/m.vgm\n", "3:21: forecast.saturation_model: /nonexistent/m.vgm: cannot read the file"),
+        ("forecast:\n  watch: ['up']\n  saturation_model: ''\n", "3:21: forecast.saturation_model: expected a path"),
+        ("forecast:\n  watch: ['up']\n  saturation-model: m.vgm\n", "3:3: forecast.saturation-model: unknown key"),
+        ("forecast:\n  watch: ['up']\n  failure_model: [a]\n", "3:18: forecast.failure_model: expected a string, got a list"),
     ])
     func rejectsBadSaturationConfig(yaml: String, message: String) {
-        #expect { _ = try ForecastConfig.parse(yaml: yaml, file: "vigil.yml") } throws: { "\($0)".contains("vigil.yml: \(message)") }
+        #expect { _ = try VigilConfig.parse(yaml: yaml, file: "vigil.yml").checked() } throws: { "\($0)".contains("vigil.yml:\(message)") }
     }
 
     /// Each model key refuses the other kinds with an error naming the key and the file.
@@ -115,13 +115,13 @@ import VigilForecast
             return message.withLock { $0 }
         }
         let a = try await attempt { $0.failureModelPath = Self.saturationPath }
-        #expect(a.contains("forecast.failure_model \(Self.saturationPath)") && a.contains("use forecast.saturation_model"), "\(a)")
+        #expect(a.contains("forecast.failure_model: \(Self.saturationPath)") && a.contains("use forecast.saturation_model"), "\(a)")
         let b = try await attempt { $0.saturationModelPath = Self.incidentPath }
         #expect(b.contains("forecast.saturation_model") && b.contains(Self.incidentPath) && b.contains("not the saturation features"), "\(b)")
         let c = try await attempt { $0.saturationModelPath = Self.forecasterPath }
         #expect(c.contains("kind is forecaster, expected failure"), "\(c)")
         let d = try await attempt { $0.saturationModelPath = "/nonexistent/sat.vgm" }
-        #expect(d.contains("forecast.saturation_model /nonexistent/sat.vgm: cannot read the file"), "\(d)")
+        #expect(d.contains("forecast.saturation_model: /nonexistent/sat.vgm: cannot read the file"), "\(d)")
         let e = try await attempt { $0.saturationModelPath = Self.saturationPath; $0.failureModelPath = Self.incidentPath }
         #expect(e.isEmpty, "\(e)")
     }
