@@ -62,6 +62,8 @@ public final class SimulatedClock: VigilClock, @unchecked Sendable {
     private var now: Int64
     private var seq: UInt64 = 0
     private var sleepers: [UInt64: Sleeper] = [:]
+    /// Sleepers cancelled before they registered (the cancellation handler ran first): they must not register.
+    private var cancelledEarly: Set<UInt64> = []
 
     /// Starts at `startMillis` (ms since the epoch).
     public init(startMillis: Int64) { now = startMillis }
@@ -89,6 +91,11 @@ public final class SimulatedClock: VigilClock, @unchecked Sendable {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
                 lock.lock()
+                if cancelledEarly.remove(id) != nil {
+                    lock.unlock()
+                    c.resume(throwing: CancellationError())
+                    return
+                }
                 if deadline <= now {
                     lock.unlock()
                     c.resume()
@@ -98,7 +105,13 @@ public final class SimulatedClock: VigilClock, @unchecked Sendable {
                 lock.unlock()
             }
         } onCancel: {
-            let s: Sleeper? = lock.withLock { sleepers.removeValue(forKey: id) }
+            // The handler can run before the operation registered its sleeper (cancelled between the check above and
+            // registration): remember the id so registration throws instead of sleeping forever.
+            let s: Sleeper? = lock.withLock {
+                if let s = sleepers.removeValue(forKey: id) { return s }
+                cancelledEarly.insert(id)
+                return nil
+            }
             s?.continuation.resume(throwing: CancellationError())
         }
     }

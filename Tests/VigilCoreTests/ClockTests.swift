@@ -37,6 +37,30 @@ import VigilCore
         #expect(clock.sleeperCount == 0)
     }
 
+    /// Tasks cancelled at any point around going to sleep all end (a cancellation that lands before the sleeper is
+    /// registered must not leave it asleep forever). A hang would fail through the 60 s guard, not hang the suite.
+    @Test func cancellationRacingRegistrationNeverLeavesASleeper() async throws {
+        let clock = SimulatedClock(startMillis: 0)
+        let finished = try await withThrowingTaskGroup(of: Int?.self) { group in
+            group.addTask {
+                var n = 0
+                for _ in 0..<500 {
+                    let t = Task { try await clock.sleep(untilMillis: 1_000_000) }
+                    t.cancel()
+                    _ = try? await t.value
+                    n += 1
+                }
+                return n
+            }
+            group.addTask { try await WallClock().sleep(millis: 60_000); return nil }
+            let first = try await group.next()!
+            group.cancelAll()
+            return first
+        }
+        #expect(finished == 500)
+        #expect(clock.sleeperCount == 0)
+    }
+
     @Test func wallClockIsNearSystemTime() async throws {
         let c = WallClock()
         let sys = Int64(Date().timeIntervalSince1970 * 1000)
