@@ -51,8 +51,14 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Yams", package: "Yams"),
         ]),
+        // Remediation engine: inventory, policies, predictive/HPA scaling, restarts with fencing, gates, audit, driver
+        // protocol.
+        .target(name: "VigilEngine", dependencies: ["VigilCore", "VigilForecast"]),
+        // Trace-driven cluster simulator: the embedded default driver and `vigil sim`'s runner.
+        .target(name: "VigilSim", dependencies: ["VigilCore", "VigilEngine"]),
         .executableTarget(name: "vigil", dependencies: [
             "VigilCore", "VigilChunk", "VigilStore", "VigilIngest", "VigilQuery", "VigilForecast", "VigilServer",
+            "VigilEngine", "VigilSim", .product(name: "Yams", package: "Yams"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -67,6 +73,8 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], exclude: ["corpus"]),  // read from the source tree by OracleTests (#filePath)
         .testTarget(name: "VigilForecastTests", dependencies: ["VigilCore", "VigilForecast"]),
+        .testTarget(name: "VigilEngineTests", dependencies: ["VigilCore", "VigilEngine", "VigilSim"]),
+        .testTarget(name: "VigilSimTests", dependencies: ["VigilCore", "VigilEngine", "VigilSim"]),
         .testTarget(name: "VigilServerTests", dependencies: [
             "VigilCore", "VigilStore", "VigilServer", "VigilIngest", "CLibvirt",
             .product(name: "Hummingbird", package: "hummingbird"),

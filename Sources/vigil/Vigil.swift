@@ -23,6 +23,7 @@ struct Vigil: AsyncParsableCommand {
             TrainCommand.self,
             EvalCommand.self,
             ReplayCommand.self,
+            SimCommand.self,
         ]
     )
 }
