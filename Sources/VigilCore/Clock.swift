@@ -89,6 +89,12 @@ public final class SimulatedClock: VigilClock, @unchecked Sendable {
         try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
                 lock.lock()
+                // cancelled between the handler's registration and here: the handler found no sleeper to resume
+                if Task.isCancelled {
+                    lock.unlock()
+                    c.resume(throwing: CancellationError())
+                    return
+                }
                 if deadline <= now {
                     lock.unlock()
                     c.resume()

@@ -9,7 +9,8 @@ import VigilForecast
 /// `LinearForecaster` (VigilForecast: ridge fit of the last `inputLength` minutes, or seasonal naive / last value
 /// when those validated better), refit on the history so far every `refitEvery` minutes once `minHistory` minutes
 /// are in; before the first fit it uses the last minute's value. The upper quantile is split-conformal and online:
-/// the forecast's peak times (1 + the q-quantile of the recent relative errors of the peak, actual/predicted − 1).
+/// the forecast's peak plus the q-quantile of the recent errors of the peak (actual − predicted), each measured in
+/// units of the variability at its origin and scaled by today's.
 final class DemandForecaster {
     let stepMs: Int64 = 60_000
     let inputLength = 30
@@ -28,11 +29,14 @@ final class DemandForecaster {
     private var model: LinearForecaster?
     private var lastFitAt = 0  // absolute minute count at the last fit
     /// Forecast peaks awaiting their actuals: (absolute index of the origin minute, predicted peak).
-    private var pending: [(origin: Int, peak: Double)] = []
+    private var pending: [(origin: Int, peak: Double, scale: Double)] = []
     private var residuals: [Double] = []
     private var residualHead = 0
     /// The current forecast (from the last completed minute).
     private(set) var peak: Double?
+    /// The recent variability the errors are measured in (standard deviation of the last `inputLength` minutes,
+    /// floored at 5 % of their mean): errors scale with it, so one quantile serves quiet nights and busy days.
+    private(set) var scale = 1.0
     private(set) var method = "last_value"
 
     init(leadMs: Int64, quantile: Double) {
@@ -69,7 +73,7 @@ final class DemandForecaster {
             if lo >= 0 {
                 var actual = -Double.infinity
                 for i in lo...hi { actual = max(actual, history[i]) }
-                let r = p.peak > 1e-9 ? actual / p.peak - 1 : 0
+                let r = (actual - p.peak) / p.scale
                 if residuals.count < maxResiduals { residuals.append(r) } else {
                     residuals[residualHead] = r
                     residualHead = (residualHead + 1) % maxResiduals
@@ -84,7 +88,8 @@ final class DemandForecaster {
         }
         let p = forecastPeak()
         peak = p
-        pending.append((n - 1, p))
+        scale = recentScale()
+        pending.append((n - 1, p, scale))
     }
 
     private func refit(worker: BLASWorker?) async {
@@ -102,6 +107,14 @@ final class DemandForecaster {
         } catch {
             // not enough windows or a singular system: keep the previous model
         }
+    }
+
+    private func recentScale() -> Double {
+        let x = history.suffix(inputLength)
+        let n = Double(x.count)
+        let mean = x.reduce(0, +) / n
+        let v = x.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / n
+        return max(v.squareRoot(), 0.05 * abs(mean), 1e-9)
     }
 
     /// The peak of the point forecast over the next H minutes (denormalised linear map, as `LinearForecaster.predict`).
@@ -133,12 +146,12 @@ final class DemandForecaster {
         guard !residuals.isEmpty else { return 0 }
         let s = residuals.sorted()
         let k = min(s.count - 1, Int((quantile * Double(s.count)).rounded(.up)) - 1)
-        return max(0, s[max(0, k)])
+        return s[max(0, k)]
     }
 
     /// (point peak, upper-quantile peak) for the coming start-up time, or nil before the first complete minute.
     func upper() -> (point: Double, upper: Double)? {
         guard let p = peak else { return nil }
-        return (p, p * (1 + residualQuantile))
+        return (p, max(0, p + residualQuantile * scale))
     }
 }

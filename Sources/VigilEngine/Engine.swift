@@ -124,19 +124,18 @@ public final class Engine {
     @discardableResult
     public func step(at t: Int64) async -> StepReport {
         var report = StepReport()
+        await executeApproved(t, &report)  // before observing, so this step's decisions see their effect
         let obs: Observation
         do {
             let d = driver
             obs = try await withDriverTimeout("observe", millis: options.driverTimeoutMs, clock: clock) { () async throws(DriverError) in
                 try await d.observe()
             }
-            breakerFailures = 0
         } catch {
             report.observeError = error
             noteDriverFailure(t)
             return report
         }
-        await executeApproved(t, &report)
         for g in policies.keys.sorted() {
             await decideScaling(group: g, t: t, obs: obs, &report)
         }
@@ -181,16 +180,17 @@ public final class Engine {
         numbers["reactive"] = Double(raw)
         var predictiveNeed: Int?
         if p.strategy == .predictive, let f = st.forecaster, let fc = f.upper() {
-            let need = Int((fc.upper / target - 1e-9).rounded(.up))
+            let need = Int((fc.upper / p.peakUtilization - 1e-9).rounded(.up))
             predictiveNeed = need
             numbers["forecast"] = fc.point
             numbers["forecast_upper"] = fc.upper
             numbers["quantile"] = p.quantile
+            numbers["peak_utilization"] = p.peakUtilization
             numbers["predictive"] = Double(need)
             let lead = DurationParser.format(p.startup.millis + p.interval.millis)
             if need > raw {
-                why = String(format: "p%g forecast peak %.2f instances of load within %@ needs %d at target %.2f (current %.2f, %@)",
-                             p.quantile * 100, fc.upper, lead, need, target, load, f.method)
+                why = String(format: "p%g forecast peak %.2f instances of load within %@ needs %d at peak utilisation %.2f (current %.2f, %@)",
+                             p.quantile * 100, fc.upper, lead, need, p.peakUtilization, load, f.method)
             }
             raw = max(raw, need)
         }
@@ -250,10 +250,16 @@ public final class Engine {
                 return
             }
         }
+        if p.mode == .dryRun {
+            // shadow mode: an unchanged decision is recorded once
+            let key = "dry_run/\(kind.rawValue)/\(desired)"
+            if st.lastHold == key { return }
+            st.lastHold = key
+        }
         let action = Action(id: "\(g):\(kind.rawValue):\(t)", kind: kind, group: g, instance: nil, from: spec, to: desired,
                             host: nil, webhook: nil, decidedAtMillis: t,
                             reason: "scale \(g) \(spec)→\(desired): \(why)", numbers: numbers)
-        st.lastHold = nil
+        if p.mode != .dryRun { st.lastHold = nil }
         if await submit(action, policy: p, t: t, &report) {
             st.hpa.applied(t: t, from: spec, to: desired)
             st.lastScaleAt = t

@@ -225,6 +225,9 @@ public struct GroupPolicy: Sendable, Equatable, Codable {
     public var maxActions: ActionBudget = ActionBudget(count: 0, window: .seconds(600))
     /// Upper quantile of the demand forecast provisioned for (predictive strategy).
     public var quantile: Double = 0.95
+    /// Utilisation the forecast's upper quantile may reach (predictive strategy): the SLO's headroom, not the
+    /// mean target (the quantile already covers the noise the mean target's headroom is for).
+    public var peakUtilization: Double = 0.9
     public var mode: PolicyMode = .auto
     public var maintenance: [MaintenanceWindow] = []
     public var restart: RestartPolicy = RestartPolicy()
@@ -245,7 +248,7 @@ public struct GroupPolicy: Sendable, Equatable, Codable {
     enum CodingKeys: String, CodingKey {
         case objective, strategy, minReplicas = "min_replicas", maxReplicas = "max_replicas", startup, interval
         case tolerance, stabilization, scaleOutCooldown = "scale_out_cooldown", scaleInCooldown = "scale_in_cooldown"
-        case maxActions = "max_actions", quantile, mode, maintenance, restart
+        case maxActions = "max_actions", quantile, peakUtilization = "peak_utilization", mode, maintenance, restart
     }
 
     public init(from decoder: any Decoder) throws {
@@ -263,6 +266,7 @@ public struct GroupPolicy: Sendable, Equatable, Codable {
         scaleInCooldown = try c.decodeIfPresent(PolicyDuration.self, forKey: .scaleInCooldown) ?? d.scaleInCooldown
         maxActions = try c.decodeIfPresent(ActionBudget.self, forKey: .maxActions) ?? d.maxActions
         quantile = try c.decodeIfPresent(Double.self, forKey: .quantile) ?? d.quantile
+        peakUtilization = try c.decodeIfPresent(Double.self, forKey: .peakUtilization) ?? d.peakUtilization
         mode = try c.decodeIfPresent(PolicyMode.self, forKey: .mode) ?? d.mode
         maintenance = try c.decodeIfPresent([MaintenanceWindow].self, forKey: .maintenance) ?? d.maintenance
         restart = try c.decodeIfPresent(RestartPolicy.self, forKey: .restart) ?? d.restart
@@ -272,6 +276,9 @@ public struct GroupPolicy: Sendable, Equatable, Codable {
         guard interval.millis > 0 else { throw bad(.interval, "interval must be > 0") }
         guard tolerance >= 0, tolerance < 1 else { throw bad(.tolerance, "tolerance must be in [0, 1), got \(tolerance)") }
         guard quantile > 0.5, quantile < 1 else { throw bad(.quantile, "quantile must be in (0.5, 1), got \(quantile)") }
+        guard peakUtilization > 0, peakUtilization <= 1 else {
+            throw bad(.peakUtilization, "peak_utilization must be in (0, 1], got \(peakUtilization)")
+        }
         guard maxActions.count >= 0 else { throw bad(.maxActions, "max_actions.count must be ≥ 0") }
     }
 

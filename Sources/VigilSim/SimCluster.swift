@@ -167,7 +167,7 @@ public actor SimCluster: Driver {
         guard try once(actionID) else { return }
         guard groupSpec[group] != nil else { throw .notFound("group \(group)") }
         guard replicas >= 0 else { throw .rejected("replicas \(replicas) < 0") }
-        counters.scaleActions += 1
+        if replicas != groupSpec[group] { counters.scaleActions += 1 }
         reconcile(group, to: replicas, ready: false)
     }
 

@@ -19,10 +19,12 @@ public enum SimPolicy: String, Sendable, CaseIterable {
 public struct SimOptions: Sendable {
     public var peakInstances = 20.0
     public var startupMs: Int64 = 120_000
-    /// HPA's target utilisation; Vigil's policy uses the same objective.
+    /// HPA's target utilisation (mean of the ready instances).
     public var target = 0.7
-    /// Upper quantile Vigil provisions for.
-    public var quantile = 0.95
+    /// Vigil's reactive guard's target (HPA's rule with its tolerance, catching forecast misses).
+    public var vigilTarget = 0.8
+    /// Upper quantile Vigil provisions for (0.9: chosen on the tuning trace's first 48 h; BENCHMARKS.md).
+    public var quantile = 0.9
     /// A minute violates the SLO when, at any interval in it, demand exceeds this fraction of the ready capacity.
     public var sloThreshold = 0.9
     public var noise = 0.05
@@ -89,8 +91,9 @@ public enum Simulation {
             p = o.vigilPolicy ?? {
                 var v = GroupPolicy()
                 v.strategy = .predictive
-                v.objective = .utilization(o.target)
+                v.objective = .utilization(o.vigilTarget)
                 v.quantile = o.quantile
+                v.peakUtilization = o.sloThreshold
                 v.minReplicas = 1
                 v.maxReplicas = 1000
                 return v

@@ -60,11 +60,14 @@ struct SimCommand: AsyncParsableCommand {
     @Option(help: "Instance start-up time (e.g. 120s, 5m).")
     var startup = "120s"
 
-    @Option(help: "Target utilisation (HPA's and Vigil's objective).")
+    @Option(help: "HPA's target utilisation.")
     var target = 0.7
 
+    @Option(help: "Vigil's reactive guard's target utilisation (its forecast is provisioned at the SLO threshold, 0.9).")
+    var vigilTarget = 0.8
+
     @Option(help: "Upper quantile Vigil provisions for.")
-    var quantile = 0.95
+    var quantile = 0.9
 
     @Option(help: "Noise: standard deviation of the log demand factor (0 = off).")
     var noise = 0.05
@@ -100,6 +103,8 @@ struct SimCommand: AsyncParsableCommand {
         guard peakInstances >= 1 else { throw ValidationError("--peak-instances must be ≥ 1") }
         guard noise >= 0, crashRate >= 0 else { throw ValidationError("--noise and --crash-rate must be ≥ 0") }
         o.target = target
+        guard vigilTarget > 0, vigilTarget <= 1 else { throw ValidationError("--vigil-target must be in (0, 1]") }
+        o.vigilTarget = vigilTarget
         o.quantile = quantile
         o.noise = noise
         o.crashesPerInstanceDay = crashRate
