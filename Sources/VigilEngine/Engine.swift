@@ -136,8 +136,11 @@ public final class Engine {
             noteDriverFailure(t)
             return report
         }
+        let byGroup = Dictionary(grouping: obs.inventory.instances, by: \.group)
+        var infos: [String: GroupInfo] = [:]
+        for gi in obs.inventory.groups { infos[gi.id] = gi }
         for g in policies.keys.sorted() {
-            await decideScaling(group: g, t: t, obs: obs, &report)
+            await decideScaling(group: g, t: t, obs: obs, members: byGroup[g] ?? [], info: infos[g], &report)
         }
         await remediate(t: t, inv: obs.inventory, &report)
         return report
@@ -145,15 +148,15 @@ public final class Engine {
 
     // MARK: scaling
 
-    private func decideScaling(group g: String, t: Int64, obs: Observation, _ report: inout StepReport) async {
+    private func decideScaling(group g: String, t: Int64, obs: Observation, members: [InstanceInfo], info: GroupInfo?,
+                               _ report: inout StepReport) async {
         guard let p = policies[g], var st = groups[g] else { return }
         defer { groups[g] = st }
-        guard let info = obs.inventory.groups.first(where: { $0.id == g }) else { return }
+        guard let info else { return }
         let load = obs.groups[g]?.load ?? 0
         if let f = st.forecaster { await f.observe(t: t, load: load, worker: options.blasWorker) }
         guard p.strategy != .none, t >= st.nextDecisionAt else { return }
         st.nextDecisionAt = t + p.interval.millis
-        let members = obs.inventory.instances.filter { $0.group == g }
         let ready = members.filter { $0.state == .running }.count
         let unready = members.filter { $0.state == .starting }.count
         let spec = info.desiredReplicas

@@ -212,11 +212,14 @@ public actor SimCluster: Driver {
     func reconcile(_ g: String, to n: Int, ready: Bool) {
         var members = insts.indices.filter { insts[$0].group == g && insts[$0].state != .stopped }
         if n > members.count {
+            var used: [String: Int] = [:]
+            for i in insts where i.state != .stopped { used[i.host, default: 0] += 1 }
             for _ in members.count..<n {
                 let serial = nextSerial[g, default: 0]
                 nextSerial[g] = serial + 1
                 let id = "\(g)-\(serial)"
-                let host = pickHost()
+                let host = pickHost(used)
+                used[host, default: 0] += 1
                 index[id] = insts.count
                 insts.append(Inst(id: id, group: g, host: host, state: ready ? .running : .starting, startedAt: ready ? now - startupMs : now))
             }
@@ -239,9 +242,7 @@ public actor SimCluster: Driver {
         groupSpec[g] = n
     }
 
-    func pickHost() -> String {
-        var used: [String: Int] = [:]
-        for i in insts where i.state != .stopped { used[i.host, default: 0] += 1 }
+    func pickHost(_ used: [String: Int]) -> String {
         var best: (free: Int, id: String)?
         for h in hosts where h.state == .up {
             let free = h.vcpus - used[h.id, default: 0]

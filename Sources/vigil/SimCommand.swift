@@ -30,6 +30,7 @@ struct SimCommand: AsyncParsableCommand {
               vigil sim --trace my_rps.csv --policy all --seed 7 --json
               vigil sim --dataset google2019_cpu_5m --crash-rate 1 --audit vigil-audit.jsonl
               vigil sim --dataset nasa_http_1995_07_02_7d --policy-file policy.yml --hours 24
+              vigil sim --bench-decisions 100,1000,10000   # engine decision time as the fleet grows
             """
     )
 
@@ -81,7 +82,20 @@ struct SimCommand: AsyncParsableCommand {
     @Flag(help: "One JSON object instead of a table.")
     var json = false
 
+    @Option(help: "Instead of a replay: time one engine step for these instance counts (comma-separated; 10 per group).")
+    var benchDecisions: String?
+
     func run() async throws {
+        if let b = benchDecisions {
+            let counts = b.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !counts.isEmpty, counts.allSatisfy({ $0 >= 10 }) else { throw ValidationError("--bench-decisions: counts ≥ 10, e.g. 100,1000,10000") }
+            print("instances  groups  step-ms (median of 20)")
+            for n in counts {
+                let ms = await Simulation.benchDecision(instances: n, groups: n / 10)
+                print(String(format: "%9d  %6d  %8.2f", n, n / 10, ms))
+            }
+            return
+        }
         let path: String
         switch (trace, dataset) {
         case (let t?, nil): path = t
