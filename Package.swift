@@ -51,8 +51,14 @@ let package = Package(
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Remediation engine: inventory, policies, predictive/HPA scaling, restarts with fencing, gates, audit, driver
+        // protocol.
+        .target(name: "VigilEngine", dependencies: ["VigilCore", "VigilForecast"]),
+        // Trace-driven cluster simulator: the embedded default driver and `vigil sim`'s runner.
+        .target(name: "VigilSim", dependencies: ["VigilCore", "VigilEngine"]),
         .executableTarget(name: "vigil", dependencies: [
             "VigilCore", "VigilChunk", "VigilStore", "VigilIngest", "VigilQuery", "VigilForecast", "VigilServer", "VigilConfig",
+            "VigilEngine", "VigilSim",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -68,6 +74,8 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], exclude: ["corpus"]),  // read from the source tree by OracleTests (#filePath)
         .testTarget(name: "VigilForecastTests", dependencies: ["VigilCore", "VigilForecast"]),
+        .testTarget(name: "VigilEngineTests", dependencies: ["VigilCore", "VigilEngine", "VigilSim"]),
+        .testTarget(name: "VigilSimTests", dependencies: ["VigilCore", "VigilEngine", "VigilSim"]),
         .testTarget(name: "VigilServerTests", dependencies: [
             "VigilCore", "VigilStore", "VigilServer", "VigilIngest", "CLibvirt",
             .product(name: "Hummingbird", package: "hummingbird"),

@@ -231,5 +231,6 @@ struct ServeCommand: AsyncParsableCommand {
 
     /// Top-level config sections owned by other modules (the remediation engine's `policies:`, `drivers:`), decoded
     /// by their own types through the same strict decoder.
-    static let configSections: [ConfigSection] = []
+    /// Sections other modules own: the remediation engine's `policies:` (validated now, acted on by the daemon).
+    static let configSections: [ConfigSection] = policySections
 }

@@ -24,6 +24,7 @@ struct Vigil: AsyncParsableCommand {
             TrainCommand.self,
             EvalCommand.self,
             ReplayCommand.self,
+            SimCommand.self,
         ]
     )
 }
