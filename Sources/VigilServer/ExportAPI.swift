@@ -11,26 +11,26 @@ extension VigilServer {
             let items = queryItems(request.uri.query)
             let selectors = items.filter { $0.0 == "match[]" }.map(\.1)
             let q = Dictionary(items, uniquingKeysWith: { a, _ in a })
-            guard !selectors.isEmpty else { return textResponse(.badRequest, "missing match[] parameter") }
-            let now = Int64(Date().timeIntervalSince1970 * 1000)
+            guard !selectors.isEmpty else { return self.refuse(.badRequest("missing match[] parameter")) }
+            let now = self.options.clock.nowMillis()
             var mint = RequestParameters.minTimeMs, maxt = now + 86_400_000 * 365
             do throws(ParameterError) {
                 if let s = q["start"] { mint = try RequestParameters.time(s, "start") }
                 if let s = q["end"] { maxt = try RequestParameters.time(s, "end") }
             } catch {
-                return textResponse(.badRequest, error.description)
+                return self.refuse(.badRequest(error.description))
             }
             var seen = Set<Labels>()
             var out = ""
             for sel in selectors {
                 let matchers: [LabelMatcher]
                 do { matchers = try SelectorParser.parse(sel) } catch {
-                    return textResponse(.badRequest, "invalid parameter \"match[]\": \(error)")
+                    return self.refuse(.badRequest("invalid parameter \"match[]\": \(error)"))
                 }
                 let series: [SeriesSamples]
                 // On the read executor's threads, never inline on the Swift concurrency pool.
                 do { series = try await self.reader.selectAsync(matchers, mint: mint, maxt: maxt) } catch {
-                    return textResponse(.internalServerError, "cannot read the store: \(error)")
+                    return self.refuse(.storage("cannot read the store: \(error)"))
                 }
                 for s in series where seen.insert(s.labels).inserted {
                     out += "{\"metric\":{"

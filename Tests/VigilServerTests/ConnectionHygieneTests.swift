@@ -342,6 +342,10 @@ struct ConnectionHygieneTests {
         #expect(statusLine(overBudget) == "HTTP/1.1 503 Service Unavailable", "got \(statusLine(overBudget))")
         #expect(budgetAnswer.contains("Retry-After: 1"))
         shutdown(holder.fd, Int32(SHUT_RDWR))
+        // The holder's bytes are released once the server sees its connection end (not at once under load).
+        _ = try await eventually(20, "the first upload's bytes to be released") { () async throws -> Bool? in
+            try await s.metric("vigil_inflight_bytes") == 0 ? true : nil
+        }
         // Over --max-body-bytes: 413, whatever the framing.
         let (tooLarge, _) = try await offPool { () throws -> ([UInt8], Bool) in
             let c = try RawSocket(port: port)

@@ -196,6 +196,9 @@ import VigilCore
         defer { dir.remove() }
         var o = testOptions(samplesPerChunk: 20, retention: 90 * 60_000)
         o.compactRange = 4 * 3_600_000
+        // Retention counts back from the store's clock: it follows the data's time here.
+        let clock = SimulatedClock(startMillis: 0)
+        o.clock = clock
         let db = try TSDB(directory: dir.path, options: o)
         func check(_ when: String) throws {
             let c = db.counters()
@@ -213,6 +216,7 @@ import VigilCore
         }
         // 50 series for 6 h at 1 min, then a second job only for the last hour.
         for k in 0..<360 {
+            clock.advance(to: Int64(k) * 60_000)
             var b = (0..<50).map { SeriesSamples(labels: seriesLabels($0), timestamps: [Int64(k) * 60_000], values: [Double(k)]) }
             if k >= 300 {
                 b += (0..<20).map { SeriesSamples(labels: seriesLabels($0, job: "late"), timestamps: [Int64(k) * 60_000], values: [1]) }
@@ -229,6 +233,7 @@ import VigilCore
         #expect(r.deletedChunks > 0)
         try check("after retention")
         for k in 360..<600 {
+            clock.advance(to: Int64(k) * 60_000)
             _ = try db.appendSync((0..<20).map { SeriesSamples(labels: seriesLabels($0, job: "late"), timestamps: [Int64(k) * 60_000], values: [2]) })
         }
         try db.flush()
