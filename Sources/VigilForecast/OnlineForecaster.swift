@@ -140,7 +140,8 @@ public actor OnlineForecaster {
         let pullBack = max(lookback, config.saturationModel?.historyMs ?? 0)
         var byLabels: [Labels: SeriesSamples] = [:]
         for sel in config.selectors {
-            for s in try reader.select(sel, mint: now - pullBack, maxt: now) where !(s.labels.metricName ?? "").hasPrefix("vigil_") {
+            // On the read executor's threads: SQLite reads never block the Swift concurrency pool.
+            for s in try await reader.selectAsync(sel, mint: now - pullBack, maxt: now) where !(s.labels.metricName ?? "").hasPrefix("vigil_") {
                 byLabels[s.labels] = s
             }
         }

@@ -54,9 +54,11 @@ public final class VigilServer: Sendable {
         services.append(service)
     }
 
-    /// Adds a background loop given as a closure; it should return when its task is cancelled.
+    /// Adds a background loop given as a closure; it should return when its task is cancelled. A loop that throws
+    /// is restarted after a back-off (1 s doubling to 60 s, on the server's clock), counted in
+    /// `vigil_service_restarts_total{service}` and logged each time.
     public func addLoop(_ name: String, _ body: @escaping @Sendable () async throws -> Void) {
-        services.append(LoopService(name: name, body: body, logger: logger))
+        services.append(LoopService(name: name, body: body, logger: logger, clock: options.clock, metrics: metrics))
     }
 
     public func buildRouter() -> Router<BasicRequestContext> {
@@ -146,18 +148,36 @@ final class LockedList<T: Sendable>: Sendable {
     var all: [T] { items.withLock { $0 } }
 }
 
-/// A closure run as a ServiceLifecycle service; cancellation (graceful shutdown) ends it quietly.
+/// A closure run as a ServiceLifecycle service; cancellation (graceful shutdown) ends it quietly. When the closure
+/// throws, the failure is logged and counted and the closure runs again after a back-off (`initialBackoffMs`,
+/// doubling up to `maxBackoffMs`, reset after a run that lasted longer than the cap), so one failing collector or
+/// listener never takes the others down and comes back by itself.
 struct LoopService: Service {
     let name: String
     let body: @Sendable () async throws -> Void
     let logger: Logger
+    var clock: any VigilClock = WallClock()
+    var metrics: SelfMetrics?
+    var initialBackoffMs: Int64 = 1_000
+    var maxBackoffMs: Int64 = 60_000
 
     func run() async throws {
-        do {
-            try await cancelWhenGracefulShutdown { try await body() }
-        } catch is CancellationError {
-        } catch {
-            if !Task.isCancelled { logger.error("\(name) stopped", metadata: ["error": "\(error)"]) }
+        var backoff = initialBackoffMs
+        while !Task.isCancelled {
+            let started = clock.nowMillis()
+            do {
+                try await cancelWhenGracefulShutdown { try await body() }
+                return  // returned by itself: done
+            } catch is CancellationError {
+                return
+            } catch {
+                if Task.isCancelled { return }
+                if clock.nowMillis() - started > maxBackoffMs { backoff = initialBackoffMs }
+                metrics?.add("vigil_service_restarts_total", [Label("service", name)])
+                logger.error("\(name) failed; restarting", metadata: ["error": "\(error)", "backoff_ms": "\(backoff)"])
+                do { try await clock.sleep(millis: backoff) } catch { return }
+                backoff = min(maxBackoffMs, backoff * 2)
+            }
         }
     }
 }
