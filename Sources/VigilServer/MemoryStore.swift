@@ -5,17 +5,28 @@ import VigilCore
 /// out-of-order / duplicate / too-old accounting). Nothing is durable: for tests and `--data :memory:`.
 public final class MemoryStore: SampleAppender, SeriesReader, Sendable {
     private let series = Mutex<[Labels: SeriesSamples]>([:])
-    /// Samples older than `newest - retentionMs` (or 0 = no bound) are counted as too old.
+    /// Samples older than the clock's now − `outOfBoundsMs` (0 = no bound) are counted as too old, as in the TSDB:
+    /// the bound follows the clock, never the newest sample.
     public let outOfBoundsMs: Int64
+    /// Samples more than this far ahead of the clock refuse their whole batch (0 = no bound), as in the TSDB.
+    public let maxFutureMs: Int64
+    private let clock: any VigilClock
 
-    public init(outOfBoundsMs: Int64 = 0) {
+    public init(outOfBoundsMs: Int64 = 0, maxFutureMs: Int64 = 0, clock: any VigilClock = WallClock()) {
         self.outOfBoundsMs = outOfBoundsMs
+        self.maxFutureMs = maxFutureMs
+        self.clock = clock
     }
 
     public func append(_ batch: [SeriesSamples]) async throws -> AppendResult {
+        let now = clock.nowMillis()
         for (i, s) in batch.enumerated() {
             do { try s.labels.validate() } catch {
                 throw InvalidSeriesError(index: i, labels: s.labels, reason: "\(error)")
+            }
+            if maxFutureMs > 0, let t = s.timestamps.first(where: { $0 > now &+ maxFutureMs }) {
+                throw InvalidSeriesError(index: i, labels: s.labels,
+                                         reason: "sample timestamp \(t) ms is \(t &- now) ms ahead of the store's clock; at most \(maxFutureMs) ms ahead is accepted (--max-future; was the timestamp sent in the wrong unit?)")
             }
         }
         return series.withLock { all in
@@ -23,13 +34,13 @@ public final class MemoryStore: SampleAppender, SeriesReader, Sendable {
             for s in batch where !s.timestamps.isEmpty {
                 var cur = all[s.labels] ?? { r.newSeries += 1; return SeriesSamples(labels: s.labels) }()
                 for (t, v) in zip(s.timestamps, s.values) {
+                    if outOfBoundsMs > 0 && t < now &- outOfBoundsMs { r.tooOld += 1; continue }
                     if let last = cur.timestamps.last {
                         if t < last { r.outOfOrder += 1; continue }
                         if t == last {
                             if cur.values.last?.bitPattern == v.bitPattern { r.identical += 1 } else { r.duplicate += 1 }
                             continue
                         }
-                        if outOfBoundsMs > 0 && t < last - outOfBoundsMs { r.tooOld += 1; continue }
                     }
                     cur.append(t, v)
                     r.accepted += 1

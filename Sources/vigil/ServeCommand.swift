@@ -190,7 +190,7 @@ struct ServeCommand: AsyncParsableCommand {
         let store: OpenedStore
         if dataDir == ServeCommand.memoryData {
             // `--data :memory:`: the in-memory store (same append semantics, nothing durable, no WAL, no SQLite).
-            let mem = MemoryStore(outOfBoundsMs: retentionMs)
+            let mem = MemoryStore(outOfBoundsMs: retentionMs, maxFutureMs: maxFutureMs)
             store = OpenedStore(appender: mem, reader: mem)
             logger.notice("--data :memory:: samples are kept in memory only and lost when the process exits")
         } else {

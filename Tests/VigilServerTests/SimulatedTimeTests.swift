@@ -77,3 +77,24 @@ import VigilForecast
         #expect(load.first?.timestamps == (0...rounds).map { start + Int64($0) * 15_000 })
     }
 }
+
+/// `--data :memory:` keeps the TSDB's time bounds: too old and too far ahead are judged against the clock.
+@Suite struct MemoryStoreTimeBoundsTests {
+    @Test func boundsFollowTheClockNotTheNewestSample() async throws {
+        let clock = SimulatedClock(startMillis: 10 * 86_400_000)
+        let store = MemoryStore(outOfBoundsMs: 86_400_000, maxFutureMs: 600_000, clock: clock)
+        let now = clock.nowMillis()
+        let labels = Labels(["__name__": "m"])
+        // A far-future sample refuses its batch and writes nothing.
+        await #expect(throws: InvalidSeriesError.self) {
+            _ = try await store.append([SeriesSamples(labels: labels, timestamps: [now - 1_000, now + 20 * 86_400_000], values: [1, 2])])
+        }
+        #expect(store.sampleCount == 0)
+        // Older than now − retention is too old, even in an empty store; within it is accepted.
+        let r = try await store.append([SeriesSamples(labels: labels, timestamps: [now - 2 * 86_400_000, now - 1_000], values: [1, 2])])
+        #expect(r.tooOld == 1 && r.accepted == 1)
+        clock.advance(by: 2 * 86_400_000)
+        let r2 = try await store.append([SeriesSamples(labels: labels, timestamps: [now], values: [3])])
+        #expect(r2.tooOld == 1)
+    }
+}
