@@ -135,7 +135,7 @@ struct SimCommand: AsyncParsableCommand {
             var auditSink: JSONLinesAudit?
             var handle: FileHandle?
             if k == .vigil, let a = audit {
-                FileManager.default.createFile(atPath: a, contents: nil)
+                _ = FileManager.default.createFile(atPath: a, contents: nil)
                 handle = FileHandle(forWritingAtPath: a)
                 auditSink = JSONLinesAudit(handle: handle, keepInMemory: false)
             }
