@@ -5,7 +5,7 @@
 set -u
 peer=$1; SERIES=${SERIES:-1000000}; SPS=${SPS:-4}; START_MS=${START_MS:-1796389200000}
 CACHE=${CACHE:-.build-bench/peers/work/cache}; VIGIL=${VIGIL:-.build/release/vigil}
-D=/tmp/bench-mixed-$peer; OUT=${OUT:-.build-bench/mixed}; mkdir -p "$OUT"; rm -rf "$D"; mkdir -p "$D"
+D=${SCRATCH:-.build-bench}/mixed-data-$peer; OUT=${OUT:-.build-bench/mixed}; mkdir -p "$OUT"; rm -rf "$D"; mkdir -p "$D"
 if [ "$peer" = vigil ]; then
   PORT=9471; "$VIGIL" serve --listen 127.0.0.1:$PORT --data "$D" --wal-fsync always --log-level warning >"$OUT/$peer.log" 2>&1 &
   READY=/-/ready; NOCACHE=""

@@ -18,7 +18,7 @@ File layout (little-endian):
 
 Example:
   python3 Benchmarks/workload.py                      # writes .build-bench/workload.vwl
-  python3 Benchmarks/workload.py --series 100 --out /tmp/small.vwl
+  python3 Benchmarks/workload.py --series 100 --out .build-bench/small.vwl
 """
 
 import argparse

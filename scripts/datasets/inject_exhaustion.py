@@ -2,7 +2,7 @@
 """Inject memory leaks and fills that reach a limit at known times into real Bitbrains memory traces.
 
 Usage (from the repository root):
-    python3 scripts/datasets/inject_exhaustion.py --out /tmp/exhaustion.csv
+    python3 scripts/datasets/inject_exhaustion.py --out .build-bench/exhaustion.csv
     python3 scripts/datasets/inject_exhaustion.py --synthetic --vms 6 --days 2 --out scripts/datasets/exhaustion-synthetic.csv
 
 Input: ../shared/datasets/bitbrains_rnd/vm_metrics_2013-08_21d.csv.gz (per VM: mem_usage_kb against mem_capacity_kb,
