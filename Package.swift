@@ -64,20 +64,22 @@ let package = Package(
         ]),
 
         // ---- Tests (Swift Testing) ----
+        // Helpers the test targets share (finding the built binary); production never links it.
+        .target(name: "VigilTestSupport", path: "Tests/VigilTestSupport"),
         .testTarget(name: "VigilCoreTests", dependencies: ["VigilCore"]),
         .testTarget(name: "VigilConfigTests", dependencies: ["VigilCore", "VigilConfig"]),
         .testTarget(name: "VigilChunkTests", dependencies: ["VigilCore", "VigilChunk"]),
-        .testTarget(name: "VigilStoreTests", dependencies: ["VigilCore", "VigilChunk", "VigilStore"]),
+        .testTarget(name: "VigilStoreTests", dependencies: ["VigilCore", "VigilChunk", "VigilStore", "VigilTestSupport"]),
         .testTarget(name: "VigilIngestTests", dependencies: ["VigilCore", "VigilIngest"]),
         .testTarget(name: "VigilQueryTests", dependencies: [
-            "VigilCore", "VigilQuery", "VigilStore", "VigilServer",
+            "VigilCore", "VigilQuery", "VigilStore", "VigilServer", "VigilTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ], exclude: ["corpus"]),  // read from the source tree by OracleTests (#filePath)
         .testTarget(name: "VigilForecastTests", dependencies: ["VigilCore", "VigilForecast"]),
         .testTarget(name: "VigilEngineTests", dependencies: ["VigilCore", "VigilEngine", "VigilSim"]),
         .testTarget(name: "VigilSimTests", dependencies: ["VigilCore", "VigilEngine", "VigilSim"]),
         .testTarget(name: "VigilServerTests", dependencies: [
-            "VigilCore", "VigilStore", "VigilServer", "VigilIngest", "CLibvirt",
+            "VigilCore", "VigilStore", "VigilServer", "VigilIngest", "CLibvirt", "VigilTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
     ]

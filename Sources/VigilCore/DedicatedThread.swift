@@ -1,35 +1,59 @@
 import Foundation
 
-/// Runs jobs one at a time, in order, on one dedicated OS thread, and exposes them as `async` calls, so
-/// that blocking C calls (libvirt) and heavy numeric work (BLAS) never run on the Swift concurrency pool,
-/// where they would stall every other task on a small machine (ARCHITECTURE.md).
+/// Runs jobs in FIFO order on one (or a few) dedicated OS threads and exposes them as `async` calls, so that
+/// blocking C calls (libvirt, SQLite) and heavy numeric work (BLAS, query evaluation) never run on the Swift
+/// concurrency pool, where they would stall every other task on a small machine (ARCHITECTURE.md).
+///
+/// With one thread (the default) jobs run one at a time in submission order; with `threads > 1` they share one
+/// queue, so a long job delays only the thread it occupies (`ReadExecutor`).
 public final class DedicatedThread: @unchecked Sendable {
     private let cond = NSCondition()
     private var jobs: [() -> Void] = []
+    private var head = 0
     private var stopped = false
-    private var thread: Thread?
 
-    /// Starts the thread. It holds this object strongly until `stop()`.
-    public init(name: String, stackSize: Int? = nil) {
-        let t = Thread { self.loop() }
-        t.name = name
-        if let stackSize { t.stackSize = stackSize }
-        thread = t
-        t.start()
+    /// Starts the threads (`name`, or `name-0`, `name-1`, … for several). They hold this object strongly until
+    /// `stop()`.
+    public init(name: String, threads: Int = 1, stackSize: Int? = nil) {
+        let count = max(1, threads)
+        for k in 0..<count {
+            let threadName = count == 1 ? name : "\(name)-\(k)"
+            let t = Thread { [self] in
+                // Named from inside: on Linux a name set before start is not applied to the OS thread.
+                Thread.current.name = threadName
+                Thread.current.threadDictionary[DedicatedThread.marker] = ObjectIdentifier(self)
+                loop()
+            }
+            if let stackSize { t.stackSize = stackSize }
+            t.start()
+        }
+    }
+
+    private static let marker = "vigil.DedicatedThread"
+
+    /// Whether the current code runs on one of these threads.
+    public var isCurrent: Bool {
+        (Thread.current.threadDictionary[DedicatedThread.marker] as? ObjectIdentifier) == ObjectIdentifier(self)
     }
 
     private func loop() {
         while true {
             cond.lock()
-            while jobs.isEmpty && !stopped { cond.wait() }
-            if jobs.isEmpty && stopped { cond.unlock(); return }
-            let job = jobs.removeFirst()
+            while head == jobs.count && !stopped { cond.wait() }
+            if head == jobs.count && stopped { cond.unlock(); return }
+            let job = jobs[head]
+            head += 1
+            // Drop consumed jobs in bulk (amortised O(1) per job instead of removeFirst's O(n)).
+            if head > 1024 && head * 2 > jobs.count {
+                jobs.removeFirst(head)
+                head = 0
+            }
             cond.unlock()
             job()
         }
     }
 
-    /// Runs `body` on the thread and suspends until it finished. After `stop()` it runs on the caller instead.
+    /// Runs `body` on one of the threads and suspends until it finished. After `stop()` it runs on the caller.
     public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, Error>) in
             submit { c.resume(with: Result { try body() }) }
@@ -43,9 +67,6 @@ public final class DedicatedThread: @unchecked Sendable {
         }
     }
 
-    /// Whether the current code runs on this thread.
-    public var isCurrent: Bool { Thread.current === thread }
-
     private func submit(_ job: @escaping () -> Void) {
         cond.lock()
         if stopped {
@@ -58,11 +79,11 @@ public final class DedicatedThread: @unchecked Sendable {
         cond.unlock()
     }
 
-    /// Lets the thread finish the queued jobs and exit.
+    /// Lets the threads finish the queued jobs and exit.
     public func stop() {
         cond.lock()
         stopped = true
-        cond.signal()
+        cond.broadcast()
         cond.unlock()
     }
 }

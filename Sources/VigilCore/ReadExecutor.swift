@@ -15,95 +15,28 @@ public final class ReadExecutor: @unchecked Sendable {
                                             threads: max(2, ProcessInfo.processInfo.activeProcessorCount),
                                             stackSize: 16 << 20)
 
-    private let cond = NSCondition()
-    private var jobs: [() -> Void] = []
-    private var head = 0
-    private var stopped = false
-    private var running = 0
-    public let threadCount: Int
+    /// The threads (one shared FIFO queue): `DedicatedThread`'s job loop with several threads.
+    private let pool: DedicatedThread
 
     public init(name: String, threads: Int, stackSize: Int = 16 << 20) {
-        threadCount = max(1, threads)
-        for k in 0..<threadCount {
-            let threadName = "\(name)-\(k)"
-            let t = Thread { [self] in
-                // Named from inside: on Linux a name set before start is not applied to the OS thread.
-                Thread.current.name = threadName
-                Thread.current.threadDictionary[ReadExecutor.marker] = ObjectIdentifier(self)
-                loop()
-            }
-            t.stackSize = stackSize
-            t.start()
-        }
+        pool = DedicatedThread(name: name, threads: threads, stackSize: stackSize)
     }
-
-    private static let marker = "vigil.ReadExecutor"
 
     /// Whether the current code runs on one of this executor's threads.
-    public var isCurrent: Bool {
-        (Thread.current.threadDictionary[ReadExecutor.marker] as? ObjectIdentifier) == ObjectIdentifier(self)
-    }
-
-    private func loop() {
-        while true {
-            cond.lock()
-            while head == jobs.count && !stopped { cond.wait() }
-            if head == jobs.count && stopped { cond.unlock(); return }
-            let job = jobs[head]
-            head += 1
-            if head > 1024 && head * 2 > jobs.count {
-                jobs.removeFirst(head)
-                head = 0
-            }
-            running += 1
-            cond.unlock()
-            job()
-            cond.lock()
-            running -= 1
-            cond.unlock()
-        }
-    }
+    public var isCurrent: Bool { pool.isCurrent }
 
     /// Runs `body` on one of the pool's threads and suspends until it finished.
     public func run<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { (c: CheckedContinuation<T, Error>) in
-            submit { c.resume(with: Result { try body() }) }
-        }
+        try await pool.run(body)
     }
 
     /// `run` for a body that cannot throw.
     public func run<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { (c: CheckedContinuation<T, Never>) in
-            submit { c.resume(returning: body()) }
-        }
-    }
-
-    /// Jobs waiting for a thread and jobs running (for self-metrics and tests).
-    public var load: (queued: Int, running: Int) {
-        cond.lock()
-        defer { cond.unlock() }
-        return (jobs.count - head, running)
-    }
-
-    private func submit(_ job: @escaping () -> Void) {
-        cond.lock()
-        if stopped {
-            cond.unlock()
-            job()
-            return
-        }
-        jobs.append(job)
-        cond.signal()
-        cond.unlock()
+        await pool.run(body)
     }
 
     /// Lets the threads finish the queued jobs and exit; later `run` calls execute on the caller.
-    public func stop() {
-        cond.lock()
-        stopped = true
-        cond.broadcast()
-        cond.unlock()
-    }
+    public func stop() { pool.stop() }
 }
 
 /// Reads off the Swift concurrency pool: the same calls as `SeriesReader`, run on a `ReadExecutor`.

@@ -3,24 +3,12 @@ import Foundation
 import FoundationNetworking
 #endif
 import Testing
+import VigilTestSupport
 
 /// The query path against a real `vigil serve` process on 127.0.0.1: inputs that used to crash it (SIGSEGV on
 /// deep or long PromQL, SIGILL converting huge times) get a 4xx and the process keeps answering. A crash fails
 /// the test (the process is checked alive after every request).
 @Suite(.serialized) struct ServeProcessTests {
-    /// The built `vigil` executable, next to the test bundle.
-    static func vigilExecutable() -> String? {
-        let fm = FileManager.default
-        var dirs = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
-                    Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
-        dirs += dirs.map { $0.deletingLastPathComponent() }
-        for d in dirs {
-            let p = d.appendingPathComponent("vigil").path
-            var isDir: ObjCBool = false
-            if fm.fileExists(atPath: p, isDirectory: &isDir), !isDir.boolValue, fm.isExecutableFile(atPath: p) { return p }
-        }
-        return nil
-    }
 
     final class Server: @unchecked Sendable {
         let process = Process()
@@ -28,7 +16,7 @@ import Testing
         let base: String
 
         init(extraArgs: [String] = []) async throws {
-            let exe = try #require(ServeProcessTests.vigilExecutable(), "vigil executable not found; run swift build first")
+            let exe = try #require(vigilExecutable(), "vigil executable not found; run swift build first")
             dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-serve-query-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             let port = PrometheusProcess.freePort()

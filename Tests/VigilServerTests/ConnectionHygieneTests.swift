@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VigilTestSupport
 import VigilCore
 import VigilIngest
 @testable import VigilServer
@@ -7,19 +8,6 @@ import VigilIngest
 import Glibc
 #endif
 
-/// The built `vigil` executable (next to the test bundle in `.build/debug`).
-func vigilBinary() -> String? {
-    var dirs = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
-                Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
-    dirs += dirs.map { $0.deletingLastPathComponent() }
-    for d in dirs {
-        let p = d.appendingPathComponent("vigil").path
-        var isDir: ObjCBool = false
-        if FileManager.default.fileExists(atPath: p, isDirectory: &isDir), !isDir.boolValue,
-           FileManager.default.isExecutableFile(atPath: p) { return p }
-    }
-    return nil
-}
 
 /// A real `vigil serve` on a free loopback port with a temp data dir; `finish()` checks it is still alive
 /// (a crash fails the test), stops it and removes the directory.
@@ -31,7 +19,7 @@ final class ServeProcess: Sendable {
 
     /// - Parameter openFileLimit: run under `ulimit -n` (soft and hard) of this many descriptors.
     init(_ flags: [String], openFileLimit: Int? = nil) async throws {
-        let exe = try #require(vigilBinary(), "vigil executable not found next to \(CommandLine.arguments[0]); run swift build first")
+        let exe = try #require(vigilExecutable(), "vigil executable not found next to \(CommandLine.arguments[0]); run swift build first")
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-hygiene-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         port = try freePort()

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import VigilTestSupport
 import VigilCore
 import VigilIngest
 @testable import VigilServer
@@ -25,7 +26,7 @@ private func waitExit(_ c: Child, _ seconds: Double) async throws {
 
 /// Issue 16 rows 1 and 5 against the real binary over real HTTP.
 @Suite("store safety (real vigil serve)", .serialized,
-       .enabled(if: vigilBinary() != nil, "the vigil executable is not built next to the tests (swift build)"))
+       .enabled(if: vigilExecutable() != nil, "the vigil executable is not built next to the tests (swift build)"))
 struct StoreSafetyProcessTests {
     static let text = ["Content-Type": "text/plain"]
     static let rw = ["Content-Type": "application/x-protobuf", "Content-Encoding": "snappy",
@@ -44,7 +45,7 @@ struct StoreSafetyProcessTests {
 
     @Test(.timeLimit(.minutes(3)))
     func farFutureSamplesAreRefusedAndNeitherExpireDataNorBlockLaterWrites() async throws {
-        let exe = try #require(vigilBinary())
+        let exe = try #require(vigilExecutable())
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-future-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -97,7 +98,7 @@ struct StoreSafetyProcessTests {
 
     @Test(.timeLimit(.minutes(3)))
     func aSecondServerOnTheSameDirectoryFailsNamingTheHolderUntilItIsKilled() async throws {
-        let exe = try #require(vigilBinary())
+        let exe = try #require(vigilExecutable())
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-lock-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }

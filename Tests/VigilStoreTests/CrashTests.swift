@@ -1,24 +1,12 @@
 import Foundation
 import Testing
+import VigilTestSupport
 import VigilCore
 @testable import VigilStore
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The built `vigil` executable, next to the test bundle.
-func vigilExecutable() -> String? {
-    let fm = FileManager.default
-    var dirs = [URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent(),
-                Bundle.main.bundleURL, Bundle.main.bundleURL.deletingLastPathComponent()]
-    dirs += dirs.map { $0.deletingLastPathComponent() }
-    for d in dirs {
-        let p = d.appendingPathComponent("vigil").path
-        var isDir: ObjCBool = false
-        if fm.fileExists(atPath: p, isDirectory: &isDir), !isDir.boolValue, fm.isExecutableFile(atPath: p) { return p }
-    }
-    return nil
-}
 
 // Same data as `vigil tsdb append-stream` (Sources/vigil/TSDBAppendStreamCommand.swift).
 func streamLabels(_ i: Int) -> Labels { Labels(["__name__": "crash_test", "series": "s\(i)", "job": "crash"]) }
