@@ -1,5 +1,6 @@
 import Synchronization
 import VigilCore
+import VigilStore
 
 /// An in-memory `SampleAppender` + `SeriesReader` with the store's append semantics (whole-batch validation,
 /// out-of-order / duplicate / too-old accounting). Nothing is durable: for tests and `--data :memory:`.
@@ -25,8 +26,9 @@ public final class MemoryStore: SampleAppender, SeriesReader, Sendable {
                 throw InvalidSeriesError(index: i, labels: s.labels, reason: "\(error)")
             }
             if maxFutureMs > 0, let t = s.timestamps.first(where: { $0 > now &+ maxFutureMs }) {
+                // The TSDB's own wording, so `:memory:` and a data directory refuse the same way.
                 throw InvalidSeriesError(index: i, labels: s.labels,
-                                         reason: "sample timestamp \(t) ms is \(t &- now) ms ahead of the store's clock; at most \(maxFutureMs) ms ahead is accepted (--max-future; was the timestamp sent in the wrong unit?)")
+                                         reason: TSDB.tooNewReason(t, now: now, maxFuture: maxFutureMs))
             }
         }
         return series.withLock { all in

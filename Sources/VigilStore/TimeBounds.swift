@@ -50,7 +50,7 @@ extension TSDB {
         return InvalidSeriesError(index: s.index, labels: labels, reason: Self.tooNewReason(s.timestamp, now: now, maxFuture: options.maxFuture))
     }
 
-    static func tooNewReason(_ t: Int64, now: Int64, maxFuture: Int64) -> String {
+    package static func tooNewReason(_ t: Int64, now: Int64, maxFuture: Int64) -> String {
         "sample timestamp \(t) ms (\(isoTime(t))) is \(DurationParser.format(t &- now)) ahead of the store's clock "
             + "(\(isoTime(now))); at most \(DurationParser.format(maxFuture)) ahead is accepted "
             + "(--max-future; was the timestamp sent in the wrong unit?); nothing of this batch was written"

@@ -3,6 +3,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import Testing
+import VigilTestSupport
 import VigilCore
 import VigilForecast
 @testable import VigilServer
@@ -11,8 +12,8 @@ import VigilForecast
 /// demo config through the same checks `vigil serve` makes.
 @Suite struct ConfigCheckTests {
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let binary = repoRoot.appendingPathComponent(".build/debug/vigil").path
-    static var hasBinary: Bool { FileManager.default.isExecutableFile(atPath: binary) }
+    static let binary = vigilExecutable() ?? ""
+    static var hasBinary: Bool { vigilExecutable() != nil }
 
     static func run(_ args: [String], cwd: URL = repoRoot) throws -> (Int32, String, String) {
         let p = Process()
