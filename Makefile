@@ -6,8 +6,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Build-time C libraries (system-library targets) and the pieces tests talk to for real.
 # BUILD_DEBS serve `build`, `test` (test-deps depends on deps) and `demo`; libvirt-dev alone (no daemon) carries
 # libvirt's in-process test:/// driver that the libvirt collector's tests and the demo read.
-BUILD_DEBS := libsqlite3-dev libsnappy-dev libopenblas-dev libvirt-dev pkg-config
-TEST_DEBS := prometheus prometheus-node-exporter victoria-metrics python3-venv curl
+BUILD_DEBS := libsqlite3-dev libsnappy-dev libopenblas-dev libvirt-dev libncurses-dev pkg-config
+TEST_DEBS := prometheus prometheus-node-exporter victoria-metrics python3-venv curl tmux
 
 .PHONY: all build release test deps test-deps demo bench clean fuzz sanitize
 
@@ -25,13 +25,17 @@ build: deps
 release: deps
 	$(SWIFT) build -c release
 
+# OPENBLAS_NUM_THREADS=1: the suite runs many tests in parallel, each calling BLAS from its own thread; OpenBLAS's
+# threaded routines called from several threads at once can spin on each other (a dpotrf livelock was seen). The
+# product keeps all BLAS on one thread per process (BLASWorker.shared) instead.
 test: test-deps
 	$(SWIFT) build --build-tests
-	$(SWIFT) test
+	OPENBLAS_NUM_THREADS=1 $(SWIFT) test
 
+# `make demo`: the whole loop in vigil top; `make demo HEADLESS=1`: two simulated days in about two minutes, then
+# the run's summary (DEMO_ARGS passes more `vigil demo` flags, e.g. DEMO_ARGS='--seed 2').
 demo: deps
-	@./scripts/apt-ensure.sh curl
-	./scripts/demo.sh
+	@HEADLESS=$(HEADLESS) ./scripts/demo.sh
 
 bench: release
 	.build/release/vigil bench store

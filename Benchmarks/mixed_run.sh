@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Range-query latency with and without remote_write running, at 1M active series (BENCHMARKS.md,
 # "Store at a million series"). Usage: Benchmarks/mixed_run.sh vigil|vm  (from the repo root; loopback only).
-#   SERIES [1000000] SPS [4] START_MS [1796389200000] CACHE [.build-bench/peers/work/cache] VIGIL [.build/release/vigil]
+#   SERIES [1000000] SPS [4] START_MS [1796389200000] CACHE [.build-bench/rw-cache] VIGIL [.build/release/vigil]
 set -u
 peer=$1; SERIES=${SERIES:-1000000}; SPS=${SPS:-4}; START_MS=${START_MS:-1796389200000}
-CACHE=${CACHE:-.build-bench/peers/work/cache}; VIGIL=${VIGIL:-.build/release/vigil}
+CACHE=${CACHE:-.build-bench/rw-cache}; VIGIL=${VIGIL:-.build/release/vigil}
 D=${SCRATCH:-.build-bench}/mixed-data-$peer; OUT=${OUT:-.build-bench/mixed}; mkdir -p "$OUT"; rm -rf "$D"; mkdir -p "$D"
 if [ "$peer" = vigil ]; then
   PORT=9471; "$VIGIL" serve --listen 127.0.0.1:$PORT --data "$D" --wal-fsync always --log-level warning >"$OUT/$peer.log" 2>&1 &
@@ -17,7 +17,7 @@ P=$!
 trap 'kill $P 2>/dev/null; wait $P 2>/dev/null; rm -rf "$D"' EXIT
 for _ in $(seq 1 120); do curl -fsS -o /dev/null "http://127.0.0.1:$PORT$READY" 2>/dev/null && break; sleep 0.5; done
 END_MS=$((START_MS + (SPS - 1) * 15000))
-Q="python3 Benchmarks/query_load.py --base http://127.0.0.1:$PORT --start-ms $START_MS --end-ms $END_MS --step 15 $NOCACHE"
+Q="python3 Benchmarks/query_load.py --base http://127.0.0.1:$PORT --start-ms $START_MS --end-ms $END_MS --step 15 --max-queries 10000000 $NOCACHE"
 rm -f "$OUT/stop"
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 Benchmarks/python-lowmem.sh ../shared/bench/rw_load.py --url "http://127.0.0.1:$PORT/api/v1/write" --series "$SERIES" \

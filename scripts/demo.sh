@@ -1,78 +1,35 @@
 #!/usr/bin/env bash
-# `make demo`: build Vigil in release mode, start `vigil serve` on ./demo-data with the host collector, the
-# libvirt collector (in-process test:///default driver) and the online forecaster, replay a real VM CPU trace
-# (Datasets/demo_vm_cpu_5m.csv) through remote_write, wait until forecasts, anomaly scores and saturation
-# probabilities exist (one forecaster tick writes all three), then print where to look. Ctrl-C stops everything cleanly.
+# `make demo` (HEADLESS=1: without a terminal): build Vigil in release mode, with a progress line, then run
+# `vigil demo` — `vigil serve --with-daemon` on a fresh ./demo-data, on a clock 60× real time (headless: 1440×),
+# the sim driver replaying a week of NASA web traffic into two service groups with scheduled faults (a memory leak,
+# a crash loop, a host that degrades and fails, demand surges), and `vigil top` on it. Quitting `vigil top` (q)
+# prints the run's summary, stops the server and says where the data and the audit log are.
+# Extra `vigil demo` flags: DEMO_ARGS='--seed 2 --hours 24' make demo HEADLESS=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PORT="${VIGIL_DEMO_PORT:-9470}"
-DATA="${VIGIL_DEMO_DATA:-./demo-data}"
-BIN=.build/release/vigil
-URL="http://127.0.0.1:$PORT"
-
-echo "==> building vigil (release; the first build takes several minutes)"
-swift build -c release --product vigil
-
-# A directory left by an older Vigil with another on-disk format is demo data: set it aside, don't fail.
-if [ -f "$DATA/vigil.db" ] && ! "$BIN" tsdb stats --data "$DATA" >/dev/null 2>&1; then
-    old="$DATA.old-$(date +%s)"
-    echo "==> $DATA is not readable by this build (older format?); moved to $old"
-    mv "$DATA" "$old"
+echo "==> building vigil (release; the first build takes several minutes on a small machine)"
+# One line that keeps changing instead of minutes of silence; the full log is kept for errors.
+log=$(mktemp)
+set +e
+swift build -c release --product vigil 2>&1 | tee "$log" | while IFS= read -r line; do
+    case "$line" in
+        \[*/*\]*) printf '\r    %-100.100s' "$line" ;;
+    esac
+done
+status=${PIPESTATUS[0]}
+set -e
+printf '\r%-104s\r' ""
+if [ "$status" -ne 0 ]; then
+    grep -E "error|warning: unable" "$log" | head -30 || tail -30 "$log"
+    echo "build failed (full log: $log)"
+    exit "$status"
 fi
-mkdir -p "$DATA"
-pids=()
-cleanup() {
-    trap - INT TERM EXIT
-    echo
-    echo "==> stopping"
-    for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    echo "stopped; data kept in $DATA (remove it for a fresh demo)"
-}
-trap cleanup INT TERM EXIT
+rm -f "$log"
+echo "    built .build/release/vigil"
 
-echo "==> starting vigil serve on $URL (data in $DATA, log in $DATA/serve.log)"
-"$BIN" serve --data "$DATA" --listen "127.0.0.1:$PORT" --config scripts/demo-vigil.yml --host-collector \
-    > "$DATA/serve.log" 2>&1 &
-pids+=($!)
-for i in $(seq 1 100); do
-    curl -fsS "$URL/-/ready" > /dev/null 2>&1 && break
-    kill -0 "${pids[0]}" 2>/dev/null || { echo "vigil serve exited; see $DATA/serve.log"; tail -20 "$DATA/serve.log"; exit 1; }
-    sleep 0.2
-done
-
-echo "==> replaying Datasets/demo_vm_cpu_5m.csv (30 real VMs, 3 days of 5-minute CPU) shifted to end now"
-"$BIN" replay --input Datasets/demo_vm_cpu_5m.csv --url "$URL/api/v1/write" \
-    --metric vm_cpu_usage_percent --label vm --job demo
-
-echo "==> waiting for the online forecaster (first forecasts within a minute)"
-ok=""
-for i in $(seq 1 90); do
-    if "$BIN" query --url "$URL" 'count(vigil_forecast)' 2>/dev/null | grep -qE '[0-9]+$'; then ok=1; break; fi
-    sleep 1
-done
-[ -n "$ok" ] || echo "   (no forecasts yet; see $DATA/serve.log)"
-
-"$BIN" replay --input Datasets/demo_vm_cpu_5m.csv --url "$URL/api/v1/write" \
-    --metric vm_cpu_usage_percent --label vm --job demo --follow --end "$(date +%s)" > "$DATA/replay.log" 2>&1 &
-pids+=($!)
-
-cat <<MSG
-
-Vigil is running at $URL
-  Prometheus-compatible API: $URL/api/v1/query   self-metrics: $URL/metrics
-  Grafana: add a data source of type "Prometheus" with URL $URL (no auth), then explore the queries below.
-
-Try:
-  $BIN query --url $URL 'vm_cpu_usage_percent{vm="vm3"}'                    # actual CPU % now
-  $BIN query --url $URL 'vigil_forecast{vm="vm3"}'                          # forecast for 1h ahead: median and 95th percentile
-  $BIN query --url $URL 'topk(5, max_over_time(vigil_anomaly_score{job="demo"}[1h]))'   # most anomalous VMs
-  $BIN query --url $URL 'topk(5, vigil_failure_probability{kind="saturation"})'        # VMs most likely to saturate within 1h
-  $BIN query --url $URL '{__name__=~"libvirt_domain_info_.+"}'              # libvirt collector (test:///default driver)
-Forecasts are stamped at their origin; once the demo has run for an hour, compare actual and forecast with
-  $BIN query --url $URL --start -1h --step 5m 'vigil_forecast{vm="vm3", quantile="0.5"} offset 1h'
-
-Press Ctrl-C to stop.
-MSG
-wait "${pids[0]}"
+args=()
+if [ -n "${HEADLESS:-}" ] && [ "${HEADLESS}" != 0 ]; then args+=(--headless); fi
+# shellcheck disable=SC2206
+args+=(${DEMO_ARGS:-})
+exec .build/release/vigil demo "${args[@]}"

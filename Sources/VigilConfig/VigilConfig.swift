@@ -389,6 +389,32 @@ public struct ForecastConfig: Decodable, Sendable {
     /// Horizon in steps when no model is given.
     public var horizon = 12
     public var instanceLabel = "instance"
+    /// `vigil_anomaly_score` alarm threshold: the points after an alarm are written at ≤ 0.5 (one alarm per incident).
+    public var anomalyAlarmThreshold = 0.99
+    /// Horizon of `vigil_failure_probability{kind="exhaustion"}`.
+    public var exhaustionHorizon: Duration = .seconds(1800)
+    /// Limit pairings for time to exhaustion; nil = the built-in ones (free memory and filesystem space against their
+    /// size, any `X` against `X_limit`); an empty list turns it off.
+    public var exhaustionLimits: [ExhaustionLimit]? = nil
+
+    /// One limit pairing: the watched metric and either the name of its limit series or of the total it is the free
+    /// part of (same labels apart from the name). `metric` may be `*<suffix>` (any name with that suffix).
+    public struct ExhaustionLimit: Decodable, Sendable, Equatable {
+        public var metric: String
+        public var limit: String?
+        public var size: String?
+        public init(metric: String, limit: String? = nil, size: String? = nil) { self.metric = metric; self.limit = limit; self.size = size }
+        enum CodingKeys: String, CodingKey { case metric, limit, size }
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            metric = try c.decode(String.self, forKey: .metric)
+            limit = try c.decodeIfPresent(String.self, forKey: .limit)
+            size = try c.decodeIfPresent(String.self, forKey: .size)
+            guard !metric.isEmpty, (limit == nil) != (size == nil), !(limit ?? size ?? "").isEmpty else {
+                throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: "expected metric and exactly one of limit or size"))
+            }
+        }
+    }
     /// Where each key was written (`watch[0]`, `model`, …), for errors found after decoding.
     public var locations: [String: ConfigLocation] = [:]
 
@@ -396,6 +422,7 @@ public struct ForecastConfig: Decodable, Sendable {
 
     enum CodingKeys: String, CodingKey {
         case interval, watch, model, failure_model, saturation_model, horizon, instance_label
+        case anomaly_alarm_threshold, exhaustion_horizon, exhaustion_limits
     }
 
     /// `watch` takes one selector or a list.
@@ -441,6 +468,19 @@ public struct ForecastConfig: Decodable, Sendable {
             horizon = h
         }
         instanceLabel = try c.decodeIfPresent(LabelName.self, forKey: .instance_label)?.name ?? "instance"
+        if let a = try c.decodeIfPresent(Double.self, forKey: .anomaly_alarm_threshold) {
+            guard a > 0.5, a < 1 else {
+                throw DecodingError.dataCorruptedError(forKey: .anomaly_alarm_threshold, in: c, debugDescription: "expected a score in (0.5, 1), got \(a)")
+            }
+            anomalyAlarmThreshold = a
+        }
+        if let h = try c.decodeIfPresent(ConfigDuration.self, forKey: .exhaustion_horizon)?.duration {
+            guard h > .zero else {
+                throw DecodingError.dataCorruptedError(forKey: .exhaustion_horizon, in: c, debugDescription: "expected a positive duration")
+            }
+            exhaustionHorizon = h
+        }
+        exhaustionLimits = try c.decodeIfPresent([ExhaustionLimit].self, forKey: .exhaustion_limits)
     }
 
     /// A located error at `key` of this section (or unlocated, for a section built in code).

@@ -131,3 +131,36 @@ public final class SimulatedClock: VigilClock, @unchecked Sendable {
         advance(to: nowMillis() &+ max(0, millis))
     }
 }
+
+/// Real time running faster: `speed` clock milliseconds pass per wall millisecond, starting at `startMillis` when
+/// the clock is created. `vigil serve --clock-speed 60` runs the whole server (store bounds, the online models, the
+/// engine, a live simulator) one hour per real minute, as `make demo` does. Sleeps are real sleeps of
+/// `(deadline − now) / speed`, so the order of events is that of a real run, compressed.
+public struct AcceleratedClock: VigilClock {
+    public let speed: Double
+    public let startMillis: Int64
+    private let wallStart: Int64
+    private let wall = WallClock()
+
+    /// `speed` > 0 (1 = real time); `startMillis` defaults to the wall clock's now.
+    public init(speed: Double, startMillis: Int64? = nil) {
+        precondition(speed > 0 && speed.isFinite, "AcceleratedClock: speed must be > 0")
+        self.speed = speed
+        wallStart = wall.nowMillis()
+        self.startMillis = startMillis ?? wallStart
+    }
+
+    public func nowMillis() -> Int64 {
+        startMillis &+ Int64((Double(wall.nowMillis() &- wallStart) * speed).rounded(.down))
+    }
+
+    public func sleep(untilMillis deadline: Int64) async throws {
+        let wait = Double(deadline &- nowMillis()) / speed
+        if wait > 0 { try await Task.sleep(nanoseconds: UInt64((wait * 1_000_000).rounded(.up))) }
+        // a rounding short of the deadline: wait the remaining wall millisecond(s)
+        while nowMillis() < deadline {
+            try await Task.sleep(nanoseconds: UInt64(max(1, (Double(deadline &- nowMillis()) / speed) * 1_000_000)))
+        }
+        try Task.checkCancellation()
+    }
+}

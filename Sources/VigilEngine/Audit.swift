@@ -12,6 +12,14 @@ public enum ActionKind: String, Sendable, Equatable, Codable {
     case relocate
     /// Hand over to a human (webhook).
     case page
+    /// Live-migrate an instance to another host (placement: balance or consolidation; `instance`, target in the
+    /// reason and `Action.host`).
+    case migrate
+    /// Live-migrate an instance off a host forecast to fail.
+    case evacuate
+    /// Power a host on or off (placement: consolidation, growth; the host's id in `instance`).
+    case powerOn = "power_on"
+    case powerOff = "power_off"
 }
 
 /// One action the engine wants the driver to take. The id is deterministic (group or instance, kind, decision
@@ -52,6 +60,10 @@ public enum DecisionResult: String, Sendable, Equatable, Codable {
     case superseded
     /// Executing an action id already done: nothing happened.
     case duplicate
+    /// Approve mode: a human approved the queued action (it executes at the next step).
+    case approved
+    /// Approve mode: a human rejected the queued action (it is dropped).
+    case rejected
 }
 
 /// One line of the audit log: a decision, taken or held back, with its reason in words and numbers.
@@ -72,6 +84,22 @@ public struct AuditRecord: Sendable, Equatable, Codable {
     /// forecast, quantile, current (load), target, desired, … (keys sorted in the JSON).
     public var numbers: [String: Double]
     public var error: String?
+
+    public init(t: Int64, action: String?, kind: ActionKind, group: String, instance: String?, result: DecisionResult,
+                gate: String?, from: Int?, to: Int?, reason: String, numbers: [String: Double], error: String?) {
+        self.t = t
+        self.action = action
+        self.kind = kind
+        self.group = group
+        self.instance = instance
+        self.result = result
+        self.gate = gate
+        self.from = from
+        self.to = to
+        self.reason = reason
+        self.numbers = numbers
+        self.error = error
+    }
 }
 
 /// Where audit records go. The engine calls `record` in decision order from its one task.

@@ -85,3 +85,12 @@ func withDriverTimeout<T: Sendable>(_ operation: String, millis: Int64, clock: a
     }
     return try result.get()
 }
+
+/// A driver that learns of changes by itself (a child process exited, a domain stopped, a host stopped answering)
+/// and wants the engine to step at once instead of at its next interval: the engine runner awaits `nextChange()`
+/// alongside its interval sleep, so a crash is seen (and restarted) in milliseconds, not seconds.
+public protocol ChangeNotifyingDriver: Driver {
+    /// Returns once something changed since the previous call returned (at once if it already has). Cancellable:
+    /// returns when the calling task is cancelled.
+    func nextChange() async
+}

@@ -13,10 +13,18 @@ public struct EngineOptions: Sendable {
     /// this fraction of hosts is unreachable or down, the engine pages instead of remediating.
     public var brakeFraction = 0.5
     public var brakeMinInstances = 3
+    /// Instances moved off degraded hosts per step at most (a concurrency cap on evacuation).
+    public var maxEvacuationsPerStep = 2
     /// Where the brake's page goes.
     public var webhook: String? = nil
     /// Run BLAS work (forecaster fits) here; nil = on the calling thread (tests, `vigil sim`'s own thread).
     public var blasWorker: BLASWorker? = nil
+    /// Predictive groups keep `k` spare instances beyond the forecast's need, the smallest `k` for which more than
+    /// `k` instances being down at once (Poisson, at the group's observed failure rate and a recovery of start-up
+    /// plus one interval) has probability ≤ this. No failures observed: no spare. 0 turns spares off.
+    public var spareRisk = 0.001
+    /// Time constant of the observed failure rate (failures and instance-time both decay with it).
+    public var failureRateWindowMs: Int64 = 7 * 86_400_000
 
     public init() {}
 }
@@ -54,6 +62,10 @@ public final class Engine {
         var actionTimes: [Int64] = []
         /// The last held-back decision's key, so an unchanged hold is audited once, not every interval.
         var lastHold: String?
+        /// Observed failures and instance-time (ms), both decaying with `failureRateWindowMs`: the failure rate.
+        var failures = 0.0
+        var exposureMs = 0.0
+        var exposureAt: Int64?
     }
 
     enum Stage { case restart, relocate, paged }
@@ -73,9 +85,13 @@ public final class Engine {
     private var groups: [String: GroupState] = [:]
     private var failures: [String: FailureRecord] = [:]
     private var done = Set<String>()
+    /// Evacuations already decided (any result), so each is audited once.
+    private var evacuationsDecided = Set<String>()
     private var queued: [String: Action] = [:]
     private var queueOrder: [String] = []
     private var approved: [String] = []
+    /// Per group, the scale decision (`kind/to`) a human rejected: not queued again until the decision changes.
+    private var rejectedScale: [String: String] = [:]
     private var breakerFailures = 0
     private var breakerOpenUntil: Int64 = .min
     private var brakePaged = false
@@ -100,6 +116,69 @@ public final class Engine {
 
     /// Actions waiting for approval, oldest first.
     public var pendingApprovals: [Action] { queueOrder.compactMap { queued[$0] } }
+
+    /// Rejects a queued action: it leaves the queue and is never executed (a later decision gets a new id).
+    /// Records `rejected`. Returns false when the id is not waiting for approval.
+    @discardableResult
+    public func reject(_ id: String, reason: String = "rejected") -> Bool {
+        guard let a = queued.removeValue(forKey: id) else { return false }
+        queueOrder.removeAll { $0 == id }
+        approved.removeAll { $0 == id }
+        if a.instance == nil { rejectedScale[a.group] = "\(a.kind.rawValue)/\(a.to ?? -1)" }
+        audit.record(AuditRecord(t: clock.nowMillis(), action: a.id, kind: a.kind, group: a.group, instance: a.instance,
+                                 result: .rejected, gate: nil, from: a.from, to: a.to, reason: "\(reason): " + a.reason,
+                                 numbers: a.numbers, error: nil))
+        return true
+    }
+
+    /// Action ids already executed (e.g. read back from a durable audit at start): a decision with one of these ids
+    /// is recorded as `duplicate` and never executed again.
+    public func markDone<S: Sequence>(_ ids: S) where S.Element == String { done.formUnion(ids) }
+
+    /// Replaces the policies (config reload): a group whose policy is unchanged keeps its state (forecaster history,
+    /// stabilisation window, cooldowns); a new or changed group starts fresh; a removed group is forgotten, and its
+    /// queued actions are dropped (returned so the caller can audit them).
+    @discardableResult
+    public func updatePolicies(_ next: [String: GroupPolicy]) -> [Action] {
+        for (g, p) in next where policies[g] != p { groups[g] = Self.freshState(p) }
+        for g in policies.keys where next[g] == nil { groups[g] = nil; status[g] = nil }
+        policies = next
+        let dropped = queueOrder.compactMap { queued[$0] }.filter { next[$0.group] == nil }
+        for a in dropped { queued[a.id] = nil; approved.removeAll { $0 == a.id } }
+        queueOrder.removeAll { queued[$0] == nil }
+        return dropped
+    }
+
+    /// What the engine last saw and decided, per group (for the state series).
+    public struct GroupStatus: Sendable, Equatable {
+        /// The replica count the engine last decided on (its current decision, whether or not a gate held it).
+        public var desired: Int?
+        /// The provisioned-for upper quantile of the demand forecast (predictive strategy), instances of load.
+        public var forecastUpper: Double?
+    }
+
+    /// Per group: the last decision (see `GroupStatus`).
+    public private(set) var status: [String: GroupStatus] = [:]
+    /// The last successful observation (nil before the first, or when the last observe failed).
+    public private(set) var lastObservation: Observation?
+
+    /// Feeds a group's predictive forecaster the load history up to now (oldest first; e.g. read from the store when
+    /// the daemon starts), as if it had observed it live: a restarted daemon forecasts at once instead of from
+    /// scratch. Points at or after the forecaster's latest observation are ignored (causal order). Returns how many
+    /// points it took.
+    @discardableResult
+    public func prime(group g: String, history: [(Int64, Double)]) async -> Int {
+        guard let f = groups[g]?.forecaster else { return 0 }
+        var n = 0
+        var last = Int64.min  // strictly increasing, and before anything the forecaster has already seen
+        let cutoff = f.lastObservedMillis ?? .max
+        for (t, v) in history where v.isFinite && t < cutoff && t > last {
+            await f.observe(t: t, load: v, worker: options.blasWorker)
+            last = t
+            n += 1
+        }
+        return n
+    }
 
     /// Approves a queued action: it is executed at the next step (unless the kill switch or the circuit breaker
     /// holds it). Returns false for an unknown id (never queued, superseded or already done).
@@ -133,9 +212,11 @@ public final class Engine {
             }
         } catch {
             report.observeError = error
+            lastObservation = nil
             noteDriverFailure(t)
             return report
         }
+        lastObservation = obs
         let byGroup = Dictionary(grouping: obs.inventory.instances, by: \.group)
         var infos: [String: GroupInfo] = [:]
         for gi in obs.inventory.groups { infos[gi.id] = gi }
@@ -154,11 +235,20 @@ public final class Engine {
         defer { groups[g] = st }
         guard let info else { return }
         let load = obs.groups[g]?.load ?? 0
+        // one pass over the members (no filtered copies: this runs every interval for every group)
+        var ready = 0, unready = 0, live = 0
+        for m in members {
+            switch m.state {
+            case .running: ready += 1; live += 1
+            case .starting: unready += 1
+            case .stopped: break
+            default: live += 1
+            }
+        }
+        noteExposure(&st, t: t, live: live)
         if let f = st.forecaster { await f.observe(t: t, load: load, worker: options.blasWorker) }
         guard p.strategy != .none, t >= st.nextDecisionAt else { return }
         st.nextDecisionAt = t + p.interval.millis
-        let ready = members.filter { $0.state == .running }.count
-        let unready = members.filter { $0.state == .starting }.count
         let spec = info.desiredReplicas
         let target = p.target
         // the metric the objective scales on, as a utilisation of the ready instances
@@ -183,7 +273,13 @@ public final class Engine {
         numbers["reactive"] = Double(raw)
         var predictiveNeed: Int?
         if p.strategy == .predictive, let f = st.forecaster, let fc = f.upper() {
-            let need = Int((fc.upper / p.peakUtilization - 1e-9).rounded(.up))
+            var need = Int((fc.upper / p.peakUtilization - 1e-9).rounded(.up))
+            let spare = spares(st, need: need, recoveryMs: p.startup.millis + p.interval.millis)
+            if spare > 0 {
+                numbers["spare"] = Double(spare)
+                numbers["failures_per_instance_day"] = st.failures / st.exposureMs * 86_400_000
+                need += spare
+            }
             predictiveNeed = need
             numbers["forecast"] = fc.point
             numbers["forecast_upper"] = fc.upper
@@ -194,6 +290,7 @@ public final class Engine {
             if need > raw {
                 why = String(format: "p%g forecast peak %.2f instances of load within %@ needs %d at peak utilisation %.2f (current %.2f, %@)",
                              p.quantile * 100, fc.upper, lead, need, p.peakUtilization, load, f.method)
+                if spare > 0 { why += " including \(spare) spare for failures" }
             }
             raw = max(raw, need)
         }
@@ -209,6 +306,7 @@ public final class Engine {
             if let need = predictiveNeed, desired < need { desired = min(need, p.maxReplicas) }
         }
         numbers["desired"] = Double(desired)
+        status[g] = GroupStatus(desired: desired, forecastUpper: numbers["forecast_upper"])
         if raw > p.maxReplicas || raw < p.minReplicas {
             numbers["bound"] = Double(raw > p.maxReplicas ? p.maxReplicas : p.minReplicas)
         }
@@ -271,6 +369,31 @@ public final class Engine {
         }
     }
 
+    /// Decays the group's failure counts to `t` and adds `live` instances' time since the last step.
+    private func noteExposure(_ st: inout GroupState, t: Int64, live: Int) {
+        if let last = st.exposureAt, t > last {
+            let dt = Double(t - last)
+            let decay = exp(-dt / Double(options.failureRateWindowMs))
+            st.failures *= decay
+            st.exposureMs = st.exposureMs * decay + Double(live) * dt
+        }
+        st.exposureAt = t
+    }
+
+    /// Spare instances for `need` at the observed failure rate: the smallest k with P(Poisson(μ) > k) ≤ spareRisk,
+    /// μ = need × rate × recovery time. Capped at need (never more than doubles the group).
+    private func spares(_ st: GroupState, need: Int, recoveryMs: Int64) -> Int {
+        guard options.spareRisk > 0, st.failures > 0.5, st.exposureMs > 0, need > 0 else { return 0 }
+        let mu = Double(need) * st.failures / st.exposureMs * Double(recoveryMs)
+        var term = exp(-mu), cdf = term, k = 0
+        while 1 - cdf > options.spareRisk && k < need {
+            k += 1
+            term *= mu / Double(k)
+            cdf += term
+        }
+        return k
+    }
+
     /// Audits a held-back decision once per distinct (kind, gate, target).
     private func hold(_ st: inout GroupState, t: Int64, group: String, kind: ActionKind, gate: String, from: Int, to: Int,
                       reason: String, numbers: [String: Double]) {
@@ -304,9 +427,52 @@ public final class Engine {
             return
         }
         brakePaged = false
-        for inst in inv.instances.sorted(by: { $0.id < $1.id }) {
+        await evacuate(t: t, inv: inv, &report)
+        // only instances that are not serving or have a failure record can lead to a decision (same order as before:
+        // by id); skipping the rest keeps a step O(failed · log failed) beyond the one pass
+        let attention = inv.instances.filter { ($0.state != .running && $0.state != .starting) || failures[$0.id] != nil }
+        for inst in attention.sorted(by: { $0.id < $1.id }) {
             guard let p = policies[inst.group] else { continue }
             await remediate(inst, policy: p, t: t, inv: inv, &report)
+        }
+    }
+
+    /// Evacuation: a running instance of a managed group on a host that reports `degraded` (failing hardware, rising
+    /// error counters: a failure is expected) is live-migrated to the `up` host with the most free vCPUs, before the
+    /// host fails, at most `maxEvacuationsPerStep` per step. Each (instance, incarnation, host) is decided once: its
+    /// action id names them, so a retry is a duplicate, and a dry-run or a held move is not re-audited every step.
+    private func evacuate(t: Int64, inv: Inventory, _ report: inout StepReport) async {
+        let degraded = inv.hosts.filter { $0.state == .degraded }.sorted { $0.id < $1.id }
+        guard !degraded.isEmpty else { return }
+        var used: [String: Int] = [:]
+        for i in inv.instances where i.state != .stopped { used[i.host, default: 0] += 1 }
+        var moved = 0
+        for h in degraded {
+            for inst in inv.instances.filter({ $0.host == h.id && $0.state == .running }).sorted(by: { $0.id < $1.id }) {
+                guard moved < options.maxEvacuationsPerStep, let p = policies[inst.group] else { continue }
+                let id = "\(inst.id):evacuate:\(h.id):\(inst.startedAtMillis)"
+                guard !evacuationsDecided.contains(id), !done.contains(id) else { continue }
+                evacuationsDecided.insert(id)
+                let free = { (x: HostInfo) in x.vcpus - used[x.id, default: 0] }
+                guard let target = inv.hosts.filter({ $0.state == .up && free($0) > 0 })
+                    .max(by: { (free($0), $1.id) < (free($1), $0.id) }) else {
+                    audit.record(AuditRecord(t: t, action: id, kind: .evacuate, group: inst.group, instance: inst.id, result: .blocked,
+                                             gate: "capacity", from: nil, to: nil,
+                                             reason: "evacuate \(inst.id) off degraded \(h.id) held: no healthy host has a free vCPU",
+                                             numbers: [:], error: nil))
+                    report.blocked += 1
+                    continue
+                }
+                let a = Action(id: id, kind: .evacuate, group: inst.group, instance: inst.id, from: nil, to: nil, host: target.id,
+                               webhook: nil, decidedAtMillis: t,
+                               reason: "evacuate \(inst.id) \(h.id)→\(target.id): host \(h.id) is degraded (a failure is expected); moved live before it fails (\(target.id) has \(free(target)) free vCPUs)",
+                               numbers: ["target_free_vcpus": Double(free(target))])
+                if await submit(a, policy: p, t: t, &report) {
+                    used[target.id, default: 0] += 1
+                    used[h.id, default: 0] -= 1
+                }
+                moved += 1
+            }
         }
     }
 
@@ -327,6 +493,7 @@ public final class Engine {
             var r = failures[id] ?? FailureRecord()
             if r.fencingHeldFor != inst.startedAtMillis {
                 r.fencingHeldFor = inst.startedAtMillis
+                groups[inst.group]?.failures += 1
                 audit.record(AuditRecord(t: t, action: nil, kind: .relocate, group: inst.group, instance: id, result: .blocked,
                                          gate: "fencing", from: nil, to: nil,
                                          reason: "relocate \(id) held: host \(inst.host) is unreachable and not confirmed down, so \(id) is not fenced",
@@ -343,6 +510,7 @@ public final class Engine {
         let hostDown = inv.host(inst.host)?.state == .down
         if r.incarnation != inst.startedAtMillis {
             // a new failure of this incarnation
+            if r.fencingHeldFor != inst.startedAtMillis { groups[inst.group]?.failures += 1 }  // not yet counted
             r.incarnation = inst.startedAtMillis
             r.deferredAudited = false
             r.fenceRequested = false
@@ -453,6 +621,9 @@ public final class Engine {
         case .approve:
             // one queued scale action per group: a newer one supersedes it
             if a.instance == nil {
+                let key = "\(a.kind.rawValue)/\(a.to ?? -1)"
+                if rejectedScale[a.group] == key { return false }  // rejected; asked again once the decision changes
+                rejectedScale[a.group] = nil
                 for old in queueOrder where queued[old]?.group == a.group && queued[old]?.instance == nil {
                     if queued[old]?.to == a.to { return false }  // same decision already waiting
                     let o = queued.removeValue(forKey: old)!
@@ -484,6 +655,8 @@ public final class Engine {
                 case .fence: try await d.stop(instance: a.instance ?? "", actionID: a.id)
                 case .relocate: try await d.start(instance: a.instance ?? "", on: a.host, actionID: a.id)
                 case .page: break  // the record is the page; the server posts it to the webhook
+                case .migrate, .evacuate: try await d.migrate(instance: a.instance ?? "", to: a.host ?? "", live: true, actionID: a.id)
+                case .powerOn, .powerOff: try await d.power(host: a.host ?? "", on: a.kind == .powerOn, actionID: a.id)
                 }
             }
         } catch {

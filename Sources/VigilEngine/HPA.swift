@@ -59,7 +59,10 @@ struct HPAState {
         let down = recommendations.filter { $0.t > t - policy.stabilization.millis || $0.t == t }.map(\.replicas)
         let up = recommendations.filter { $0.t > t - upWindowMs || $0.t == t }.map(\.replicas)
         var r = HPA.stabilize(specReplicas: spec, upRecommendations: up, downRecommendations: down)
-        let stabilizedFrom: Int? = (raw < spec && r > raw) ? raw : nil
+        // what the window held back, if anything: a recommendation below the group's minimum is the bound's
+        // doing, not the window's (a group at its minimum with no load is not "held by stabilization")
+        let floor = max(raw, policy.minReplicas)
+        let stabilizedFrom: Int? = (floor < spec && r > floor) ? floor : nil
         // rate limits over the last period: up max(100 %, 4 pods), down 100 %
         changes.removeAll { $0.t <= t - periodMs }
         let periodStart = changes.first?.from ?? spec

@@ -35,7 +35,8 @@ public enum Objective: Sendable, Equatable, Codable {
     /// Keep the ready instances' mean utilisation (load / ready) at this fraction (0 < u ≤ 1).
     case utilization(Double)
     /// Keep an SLO series (latency in seconds, error ratio) at or below `max`; scaled in proportion, as HPA does
-    /// for an external metric.
+    /// for an external metric. `series` is a PromQL expression the daemon evaluates every step (the driver's own
+    /// SLO observation is used only where no query source is configured).
     case slo(series: String, max: Double)
 
     enum CodingKeys: String, CodingKey { case utilization, slo }
@@ -231,6 +232,9 @@ public struct GroupPolicy: Sendable, Equatable, Codable {
     public var mode: PolicyMode = .auto
     public var maintenance: [MaintenanceWindow] = []
     public var restart: RestartPolicy = RestartPolicy()
+    /// A PromQL expression giving the group's load (demand in instances' worth of work), evaluated by the daemon at
+    /// every step against its query source (the local store or `--query-url`); nil: the driver's own observation.
+    public var loadQuery: String? = nil
 
     public init() {}
 
@@ -249,6 +253,7 @@ public struct GroupPolicy: Sendable, Equatable, Codable {
         case objective, strategy, minReplicas = "min_replicas", maxReplicas = "max_replicas", startup, interval
         case tolerance, stabilization, scaleOutCooldown = "scale_out_cooldown", scaleInCooldown = "scale_in_cooldown"
         case maxActions = "max_actions", quantile, peakUtilization = "peak_utilization", mode, maintenance, restart
+        case loadQuery = "load_query"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -270,6 +275,10 @@ public struct GroupPolicy: Sendable, Equatable, Codable {
         mode = try c.decodeIfPresent(PolicyMode.self, forKey: .mode) ?? d.mode
         maintenance = try c.decodeIfPresent([MaintenanceWindow].self, forKey: .maintenance) ?? d.maintenance
         restart = try c.decodeIfPresent(RestartPolicy.self, forKey: .restart) ?? d.restart
+        loadQuery = try c.decodeIfPresent(String.self, forKey: .loadQuery)
+        if let q = loadQuery, q.trimmingCharacters(in: .whitespaces).isEmpty {
+            throw DecodingError.dataCorruptedError(forKey: .loadQuery, in: c, debugDescription: "load_query is empty")
+        }
         func bad(_ k: CodingKeys, _ m: String) -> DecodingError { .dataCorruptedError(forKey: k, in: c, debugDescription: m) }
         guard minReplicas >= 0 else { throw bad(.minReplicas, "min_replicas must be ≥ 0, got \(minReplicas)") }
         guard maxReplicas >= minReplicas else { throw bad(.maxReplicas, "max_replicas (\(maxReplicas)) < min_replicas (\(minReplicas))") }

@@ -50,6 +50,21 @@ public struct OnlineAnomalyDetector: Sendable {
 
     /// The most recent standardised residual (for diagnostics and the failure features).
     public private(set) var lastZ = 0.0
+    /// The most recent one-step residual x − x̂ and level residual x − m (0 before the second point).
+    package private(set) var lastR1 = 0.0, lastR2 = 0.0
+
+    /// Re-bases the detector after a confirmed change (a level shift, a new variance): the slow level moves by the
+    /// median of the recent level residuals `r2`, and each residual scale restarts at the mean absolute deviation of its
+    /// recent residuals, so the new regime is the detector's normal from here on. The forecast model is unchanged (it
+    /// predicts from the latest values and follows a shift by itself).
+    package mutating func adapt(recentR1 r1: [Double], recentR2 r2: [Double]) {
+        guard r1.count >= 4, r2.count >= 4 else { return }
+        let m2 = ExhaustionPredictor.median(unsorted: r2)
+        level += m2
+        sigma2 = r2.reduce(0) { $0 + abs($1 - m2) } / Double(r2.count)
+        let m1 = ExhaustionPredictor.median(unsorted: r1)
+        sigma1 = max(sigma1, r1.reduce(0) { $0 + abs($1 - m1) } / Double(r1.count))
+    }
 
     /// Feeds one point, returns its score in [0, 1]. NaN inputs score like the previous point and do not update state.
     public mutating func update(_ xIn: Double) -> Double {
@@ -84,6 +99,7 @@ public struct OnlineAnomalyDetector: Sendable {
         }
         let r1 = x - pred
         let r2 = x - level
+        lastR1 = r1; lastR2 = r2
         maxAbs = max(maxAbs, abs(x))
         // Scale floor: 0.1 % of the largest magnitude seen, so metrics that were constant do not turn a tiny change
         // into an enormous z (and cannot pin the adaptive threshold at a cap).

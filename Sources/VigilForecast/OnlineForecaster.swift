@@ -7,7 +7,9 @@ import VigilCore
 /// - `vigil_forecast{<series labels>, metric="<name>", quantile="0.5"|"0.95", horizon="<duration>"}` stamped at the
 ///   series' last sample time t with the forecast for t + horizon (stores are append-only, so forecasts are written
 ///   at their origin; compare with `vigil_forecast offset <horizon>` against the actual series);
-/// - `vigil_anomaly_score{<series labels>, metric="<name>"}` for every newly seen point, in [0, 1];
+/// - `vigil_anomaly_score{<series labels>, metric="<name>"}` for every newly seen point, in [0, 1]: the anomaly
+///   likelihood of `StreamingAnomalyScorer` (0.99 ≈ 1 % of points of a series that behaves as it did; one alarm per
+///   incident at `anomalyAlarmThreshold`);
 /// - `vigil_failure_probability{<series labels>, metric="<name>", kind="saturation", horizon="1h"}` per watched gauge
 ///   when a saturation model is configured (`SaturationModel`): the calibrated probability that the series (CPU %)
 ///   starts a saturation episode within the model's horizon, stamped at the series' last sample;
@@ -38,10 +40,51 @@ public actor OnlineForecaster {
         public var saturationModel: SaturationModel? = nil
         /// The label that identifies an instance for failure prediction.
         public var instanceLabel = "instance"
+        /// `vigil_anomaly_score` at or above this is an alarm; the points after it (four hours' worth) are written at
+        /// ≤ 0.5, so an alert on this threshold fires once per incident.
+        public var anomalyAlarmThreshold = 0.99
+        /// Series with a limit: time to exhaustion and P(exhaustion within `exhaustionHorizonSeconds`) are written for
+        /// every watched series a pairing names (see `ExhaustionPairing`). Empty = off.
+        public var exhaustionPairings: [ExhaustionPairing] = ExhaustionPairing.defaults
+        public var exhaustionHorizonSeconds = 1800.0
 
         public init(selectors: [[LabelMatcher]], model: LinearForecaster? = nil) {
             self.selectors = selectors
             self.model = model
+        }
+    }
+
+    /// How a watched series relates to its limit. The partner series has the same labels apart from its name.
+    /// - `.usage(limit:)`: the watched series is the usage and `limit` names the limit series (`X` and `X_limit`);
+    /// - `.free(size:)`: the watched series is free space and `size` names the total: usage = size − free
+    ///   (`node_memory_MemAvailable_bytes` against `node_memory_MemTotal_bytes`, `node_filesystem_avail_bytes`
+    ///   against `node_filesystem_size_bytes`).
+    public struct ExhaustionPairing: Sendable, Equatable {
+        public enum Partner: Sendable, Equatable { case limit(String), size(String) }
+        /// The watched series' metric name; `*` followed by a suffix matches any name with that suffix (`*_bytes`).
+        public var metric: String
+        public var partner: Partner
+        public init(metric: String, partner: Partner) { self.metric = metric; self.partner = partner }
+
+        /// Memory and filesystem free space (node_exporter names) and, for any watched series `X`, a series
+        /// `X_limit` with the same labels.
+        public static let defaults: [ExhaustionPairing] = [
+            .init(metric: "node_memory_MemAvailable_bytes", partner: .size("node_memory_MemTotal_bytes")),
+            .init(metric: "node_filesystem_avail_bytes", partner: .size("node_filesystem_size_bytes")),
+            .init(metric: "*", partner: .limit("_limit")),
+        ]
+
+        /// The partner's metric name for a watched series named `name`, nil when this pairing does not apply.
+        /// With `metric` `*`, a `.limit` partner is a suffix appended to the name.
+        func partnerName(for name: String) -> String? {
+            if metric == "*" {
+                guard case .limit(let suffix) = partner, !name.hasSuffix(suffix) else { return nil }
+                return name + suffix
+            }
+            if metric.hasPrefix("*") ? name.hasSuffix(metric.dropFirst()) : name == metric {
+                switch partner { case .limit(let n), .size(let n): return n }
+            }
+            return nil
         }
     }
 
@@ -57,6 +100,8 @@ public actor OnlineForecaster {
         public var seriesResampled = 0
         /// `vigil_failure_probability{kind="saturation"}` samples computed this tick.
         public var saturationProbabilities = 0
+        /// `vigil_failure_probability{kind="exhaustion"}` samples written this tick.
+        public var exhaustionProbabilities = 0
         /// The first few series behind `fallbacks` and `refits`, for the log line.
         public var fallbackSeries: [String] = []
         public var refitSeries: [String] = []
@@ -68,12 +113,13 @@ public actor OnlineForecaster {
     let worker: BLASWorker
     /// The last tick started (ticks run one after another).
     private var tail: Task<Void, Never>?
-    private var detectors: [Labels: OnlineAnomalyDetector] = [:]
+    private var detectors: [Labels: StreamingAnomalyScorer] = [:]
     /// Points each series' detector has taken (tests check none is lost or taken twice).
     private(set) var detectorObservations: [Labels: Int] = [:]
     private var lastScored: [Labels: Int64] = [:]
     private var lastForecastOrigin: [Labels: Int64] = [:]
     private var lastSaturationOrigin: [Labels: Int64] = [:]
+    private var lastExhaustionOrigin: [Labels: Int64] = [:]
 
     public init(reader: SeriesReader, appender: SampleAppender, config: Configuration, worker: BLASWorker = .shared) {
         self.reader = reader
@@ -128,6 +174,12 @@ public actor OnlineForecaster {
         return try await withTaskCancellationHandler { try await run.value } onCancel: { run.cancel() }
     }
 
+    /// Vigil's own series (model outputs, engine state) are never watched, even when a selector matches them, except
+    /// the simulator's (`vigil_sim_*`: a simulated workload's demand, latency and utilisation, watched like any other).
+    static func watchable(_ name: String) -> Bool {
+        !name.hasPrefix("vigil_") || name.hasPrefix("vigil_sim_")
+    }
+
     private func tickAlone(now: Int64) async throws -> TickReport {
         try Task.checkCancellation()
         let config = self.config
@@ -141,7 +193,7 @@ public actor OnlineForecaster {
         var byLabels: [Labels: SeriesSamples] = [:]
         for sel in config.selectors {
             // On the read executor's threads: SQLite reads never block the Swift concurrency pool.
-            for s in try await reader.selectAsync(sel, mint: now - pullBack, maxt: now) where !(s.labels.metricName ?? "").hasPrefix("vigil_") {
+            for s in try await reader.selectAsync(sel, mint: now - pullBack, maxt: now) where Self.watchable(s.labels.metricName ?? "") {
                 byLabels[s.labels] = s
             }
         }
@@ -184,7 +236,7 @@ public actor OnlineForecaster {
         let model = onlineModel, H = config.model?.horizon ?? config.horizon
         let detectorsIn = detectors, lastScoredIn = lastScored, inputsIn = inputs
         let labels = pulled.map(\.labels)
-        let failure = config.failureModel, instanceLabel = config.instanceLabel
+        let failure = config.failureModel, instanceLabel = config.instanceLabel, alarm = config.anomalyAlarmThreshold
         // Saturation: gauges only, once per new last sample.
         let saturation = config.saturationModel
         let lastSatIn = lastSaturationOrigin
@@ -194,27 +246,32 @@ public actor OnlineForecaster {
         // The BLAS work runs on values (this tick's copies of the detectors it needs); its results are applied below
         // in one synchronous step. No other tick runs in between (ticks are serialised by `tick`).
         let (forecasts, newDetectors, scores, failureOut, satOut) = try await worker.run {
-            () throws -> ([SeriesForecast], [Labels: OnlineAnomalyDetector], [[Sample]], [(String, Double)], [(Labels, Int64, Double?)]) in
+            () throws -> ([SeriesForecast], [Labels: StreamingAnomalyScorer], [[Sample]], [(String, Double)], [(Labels, Int64, Double?)]) in
             let inputs = inputsIn
             let (fc, _) = try ForecastPipeline.run(inputs, horizon: H, model: model, threads: 1)
-            var dets: [Labels: OnlineAnomalyDetector] = [:]
-            var scores: [[Sample]] = []
+            var dets: [Labels: StreamingAnomalyScorer] = [:]
+            var scores: [[Sample]] = [], legacy: [[Double]] = []
             for (i, s) in inputs.enumerated() {
-                var d = detectorsIn[labels[i]] ?? OnlineAnomalyDetector()
+                var d = detectorsIn[labels[i]] ?? {
+                    var c = StreamingAnomalyScorer.Config.forStep(seconds: SeriesPrep.inferStep(s.timestamps).map { Double($0) / 1000 } ?? 60)
+                    c.alarmThreshold = alarm
+                    return StreamingAnomalyScorer(config: c)
+                }()
                 let after = lastScoredIn[labels[i]] ?? Int64.min
-                var out: [Sample] = []
+                var out: [Sample] = [], old: [Double] = []
                 for k in s.timestamps.indices where s.timestamps[k] > after && s.values[k].isFinite {
-                    out.append(Sample(s.timestamps[k], d.update(s.values[k])))
+                    out.append(Sample(s.timestamps[k], d.update(s.values[k], time: Double(s.timestamps[k]) / 1000)))
+                    old.append(d.legacyScore)
                 }
                 if !out.isEmpty { dets[labels[i]] = d }
-                scores.append(out)
+                scores.append(out); legacy.append(old)
             }
             var fail: [(String, Double)] = []
             if let failure {
                 var groups: [String: [Int]] = [:]
                 for (i, l) in labels.enumerated() { groups[l[instanceLabel] ?? "", default: []].append(i) }
                 for (inst, idx) in groups.sorted(by: { $0.key < $1.key }) where !inst.isEmpty {
-                    let feats = FailureFeatures.compute(series: idx.map { inputs[$0].values }, scores: idx.map { scores[$0].map(\.v) })
+                    let feats = FailureFeatures.compute(series: idx.map { inputs[$0].values }, scores: idx.map { legacy[$0] })
                     fail.append((inst, failure.probability(feats)))
                 }
             }
@@ -279,10 +336,73 @@ public actor OnlineForecaster {
                 report.saturationProbabilities += 1
             }
         }
+        batch += try await exhaustion(pulledLong, now: now, config: config, report: &report)
         if !batch.isEmpty {
             let r = try await appender.append(batch)
             report.samplesWritten = r.accepted
         }
         return report
+    }
+
+    /// Time to exhaustion of every watched gauge a pairing names, against its partner series (same labels, the partner's
+    /// name), once per new last sample: `vigil_time_to_exhaustion_seconds{<labels>, metric}` (when finite) and
+    /// `vigil_failure_probability{<labels>, metric, kind="exhaustion", horizon}`, stamped at the series' last sample.
+    private func exhaustion(_ watched: [SeriesSamples], now: Int64, config: Configuration, report: inout TickReport) async throws -> [SeriesSamples] {
+        guard !config.exhaustionPairings.isEmpty else { return [] }
+        var est = ExhaustionConfig()
+        est.horizonSeconds = config.exhaustionHorizonSeconds
+        let window = Int64(est.windowSeconds * 1000)
+        // watched series → (pairing, partner name); one select per partner name
+        var wanted: [(SeriesSamples, ExhaustionPairing, String)] = []
+        for s in watched {
+            let name = s.labels.metricName ?? ""
+            guard !OnlineForecaster.isCounter(name), let t = s.timestamps.last,
+                  lastExhaustionOrigin[s.labels].map({ t > $0 }) ?? true else { continue }
+            for p in config.exhaustionPairings { if let partner = p.partnerName(for: name) { wanted.append((s, p, partner)); break } }
+        }
+        guard !wanted.isEmpty else { return [] }
+        var partners: [String: [Labels: SeriesSamples]] = [:]
+        for name in Set(wanted.map(\.2)) {
+            var byRest: [Labels: SeriesSamples] = [:]
+            for s in try await reader.selectAsync([.equal(Labels.metricNameLabel, name)], mint: now - window, maxt: now) {
+                byRest[s.labels.removing([Labels.metricNameLabel])] = s
+            }
+            partners[name] = byRest
+        }
+        typealias Job = (labels: Labels, times: [Double], usage: [Double], limit: Double, last: Int64)
+        var jobs: [Job] = []
+        for (s, p, partnerName) in wanted {
+            guard let partner = partners[partnerName]?[s.labels.removing([Labels.metricNameLabel])],
+                  let limitNow = partner.values.last(where: { $0.isFinite }), let last = s.timestamps.last else { continue }
+            let from = s.timestamps.firstIndex { $0 > now - window } ?? s.timestamps.count
+            let ts = s.timestamps[from...].map { Double($0) / 1000 }
+            let vs: [Double]
+            switch p.partner {
+            case .limit: vs = Array(s.values[from...])
+            case .size: vs = s.values[from...].map { limitNow - $0 }  // used = size − free
+            }
+            jobs.append((s.labels, ts, vs, limitNow, last))
+        }
+        let jobsIn = jobs, cfg = est
+        let results = try await worker.run { jobsIn.map { ExhaustionPredictor.estimate(times: $0.times, values: $0.usage, limit: $0.limit, config: cfg) } }
+        let horizon = DurationParser.format(Int64((config.exhaustionHorizonSeconds * 1000).rounded()))
+        var out: [SeriesSamples] = []
+        for (job, r) in zip(jobs, results) {
+            lastExhaustionOrigin[job.labels] = job.last
+            guard let r else { continue }
+            let name = job.labels.metricName ?? "unknown"
+            if r.secondsToExhaustion.isFinite {
+                var l = job.labels.setting(Labels.metricNameLabel, "vigil_time_to_exhaustion_seconds")
+                l.set("metric", name)
+                out.append(SeriesSamples(labels: l, timestamps: [job.last], values: [r.secondsToExhaustion]))
+            }
+            var l = job.labels.setting(Labels.metricNameLabel, "vigil_failure_probability")
+            l.set("metric", name)
+            l.set("kind", "exhaustion")
+            l.set("horizon", horizon)
+            out.append(SeriesSamples(labels: l, timestamps: [job.last], values: [r.probabilityWithinHorizon]))
+            report.exhaustionProbabilities += 1
+        }
+        return out
     }
 }

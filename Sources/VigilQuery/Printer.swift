@@ -37,10 +37,21 @@ enum Printer {
                     m += " group_" + (vm.card == .manyToOne ? "left" : "right") + " (" + vm.include.joined(separator: ", ") + ")"
                 }
             }
-            return print(l) + " " + op.rawValue + m + " " + print(r)
+            // A right-hand side that starts with a modifier keyword (a metric named `bool`, `on`, …, under a unary
+            // plus that printing drops) would be read back as the modifier: parenthesise it.
+            var rhs = print(r)
+            if startsWithModifierKeyword(rhs) { rhs = "(" + rhs + ")" }
+            return print(l) + " " + op.rawValue + m + " " + rhs
         case .unaryMinus(let e): return "-" + print(e)
         case .paren(let e): return "(" + print(e) + ")"
         }
+    }
+
+    static let modifierKeywords: Set<String> = ["bool", "on", "ignoring", "group_left", "group_right"]
+
+    static func startsWithModifierKeyword(_ s: String) -> Bool {
+        let word = s.prefix { $0.isLetter || $0.isNumber || $0 == "_" }
+        return modifierKeywords.contains(word.lowercased())
     }
 
     static func selector(_ vs: VectorSelector) -> String {

@@ -192,8 +192,7 @@ final class RefuseConnection: ChannelInboundHandler, RemovableChannelHandler {
     private func refuse(_ context: ChannelHandlerContext) {
         guard !sent else { return }
         sent = true
-        let text = "overloaded: too many open connections, retry later\n"
-        let raw = "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(text.utf8.count)\r\n\r\n\(text)"
+        let raw = HTTPFailure.unavailable("overloaded: too many open connections, retry later").rawHTTP1(retryAfter: 1)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: raw))).whenComplete { _ in
             channel.close(mode: .output, promise: nil)
@@ -354,8 +353,7 @@ final class ConnectionWatch: ChannelInboundHandler, RemovableChannelHandler {
         if (reason == "header_timeout" && pendingBytes) || (reason == "body_timeout" && !answerStarted) {
             let what = reason == "header_timeout" ? "request head not received within --http-header-timeout"
                 : "request body not received within --http-body-timeout"
-            let text = what + "\n"
-            let raw = "HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(text.utf8.count)\r\n\r\n\(text)"
+            let raw = HTTPFailure.requestTimeout(what).rawHTTP1(retryAfter: 1)
             let channel = context.channel
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: raw))).whenComplete { _ in channel.close(promise: nil) }
         } else {

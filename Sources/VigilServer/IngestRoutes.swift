@@ -2,6 +2,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import VigilCore
+import VigilIngestPath
 import VigilIngest
 
 /// A parsed `Content-Type`: lowercased media type and parameters.
@@ -31,26 +32,21 @@ package enum ErrorStyle: Sendable {
     case influx
     case prometheus
 
-    /// The answer to `failure` in this style (status, headers and body; see `HTTPFailure`).
+    /// The answer to `failure` in this style (status, headers, Influx `code` / Prometheus `errorType` and body all
+    /// come from `HTTPFailure`).
     package func response(_ failure: HTTPFailure, retryAfter: Int = 1) -> Response {
-        response(failure.status, failure.description, headers: failure.headers(retryAfter: retryAfter))
-    }
-
-    package func response(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) -> Response {
+        let status = failure.status, message = failure.description, headers = failure.headers(retryAfter: retryAfter)
         switch self {
         case .text:
             return textResponse(status, message, headers: headers)
         case .influx:
-            let code = status == .badRequest ? "invalid" : status == .contentTooLarge ? "request too large"
-                : status == .unsupportedMediaType ? "unsupported media type" : status == .unauthorized ? "unauthorized"
-                : status == .serviceUnavailable ? "unavailable" : "internal error"
+            let code = failure.influxCode
             var h = headers
             h[.contentType] = "application/json; charset=utf-8"
             let json = "{\"code\":\"\(code)\",\"message\":\(jsonString(message))}"
             return Response(status: status, headers: h, body: ResponseBody(byteBuffer: ByteBuffer(string: json)))
         case .prometheus:
-            let type = status == .badRequest ? "bad_data" : status == .unprocessableContent ? "execution"
-                : status == .serviceUnavailable ? "unavailable" : status == .internalServerError ? "internal" : "bad_data"
+            let type = failure.prometheusErrorType
             var h = headers
             h[.contentType] = "application/json"
             let json = "{\"status\":\"error\",\"errorType\":\"\(type)\",\"error\":\(jsonString(message))}"
@@ -155,7 +151,7 @@ extension VigilServer {
             } else if let partial {
                 r = partial(out)
             } else {
-                r = style.response(.badRequest, out.summary)
+                r = style.response(.partlyRejected(out.summary))
             }
             for f in headers(out) { r.headers.append(f) }
             return r
@@ -169,7 +165,7 @@ extension VigilServer {
         do {
             let out = try await ingestor.ingest(resolved, source: "remote_write",
                                                 histograms: resolved.columns.stats.histograms)
-            var r = out.rejected == 0 ? Response(status: .noContent) : textResponse(.badRequest, out.summary)
+            var r = out.rejected == 0 ? Response(status: .noContent) : ErrorStyle.text.response(.partlyRejected(out.summary))
             for f in headers(out) { r.headers.append(f) }
             return r
         } catch {
@@ -272,7 +268,7 @@ extension VigilServer {
         let openMetrics = MediaTypeHeader(request.headers[.contentType])?.type == "application/openmetrics-text"
         var ts = Int64(Date().timeIntervalSince1970 * 1000)
         if let raw = request.uri.queryParameters["timestamp"].map(String.init) {
-            do throws(ParameterError) { ts = try RequestParameters.time(raw, "timestamp") } catch { return textResponse(.badRequest, error.description) }
+            do throws(ParameterError) { ts = try RequestParameters.time(raw, "timestamp") } catch { return ErrorStyle.text.response(.badRequest(error.description)) }
         }
         return await withBody(request) { body in
             let series: [SeriesSamples]

@@ -5,7 +5,9 @@ import VigilStore
 /// An in-memory `SampleAppender` + `SeriesReader` with the store's append semantics (whole-batch validation,
 /// out-of-order / duplicate / too-old accounting). Nothing is durable: for tests and `--data :memory:`.
 public final class MemoryStore: SampleAppender, SeriesReader, Sendable {
-    private let series = Mutex<[Labels: SeriesSamples]>([:])
+    /// Series by metric name, then by label set: a selector with a matcher on `__name__` (as nearly every query has)
+    /// looks only at the matching names' series, not at the whole store.
+    private let series = Mutex<[String: [Labels: SeriesSamples]]>([:])
     /// Samples older than the clock's now − `outOfBoundsMs` (0 = no bound) are counted as too old, as in the TSDB:
     /// the bound follows the clock, never the newest sample.
     public let outOfBoundsMs: Int64
@@ -34,7 +36,8 @@ public final class MemoryStore: SampleAppender, SeriesReader, Sendable {
         return series.withLock { all in
             var r = AppendResult()
             for s in batch where !s.timestamps.isEmpty {
-                var cur = all[s.labels] ?? { r.newSeries += 1; return SeriesSamples(labels: s.labels) }()
+                let name = s.labels["__name__"] ?? ""
+                var cur = all[name]?[s.labels] ?? { r.newSeries += 1; return SeriesSamples(labels: s.labels) }()
                 for (t, v) in zip(s.timestamps, s.values) {
                     if outOfBoundsMs > 0 && t < now &- outOfBoundsMs { r.tooOld += 1; continue }
                     if let last = cur.timestamps.last {
@@ -47,15 +50,21 @@ public final class MemoryStore: SampleAppender, SeriesReader, Sendable {
                     cur.append(t, v)
                     r.accepted += 1
                 }
-                if cur.count > 0 { all[s.labels] = cur } else { r.newSeries -= 1 }
+                if cur.count > 0 { all[name, default: [:]][s.labels] = cur } else { r.newSeries -= 1 }
             }
             return r
         }
     }
 
     private func matching(_ m: [LabelMatcher]) -> [SeriesSamples] {
-        series.withLock { all in all.values.filter { s in m.allSatisfy { $0.matches(s.labels) } } }
-            .sorted { $0.labels < $1.labels }
+        let byName = m.filter { $0.name == "__name__" }  // a bucket's key is its series' __name__ ("" when absent)
+        return series.withLock { all in
+            var out: [SeriesSamples] = []
+            for (name, bucket) in all where byName.allSatisfy({ $0.matches(name) }) {
+                for s in bucket.values where m.allSatisfy({ $0.matches(s.labels) }) { out.append(s) }
+            }
+            return out
+        }.sorted { $0.labels < $1.labels }
     }
 
     public func select(_ matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [SeriesSamples] {
@@ -79,5 +88,5 @@ public final class MemoryStore: SampleAppender, SeriesReader, Sendable {
     }
 
     /// Total samples held.
-    public var sampleCount: Int { series.withLock { $0.values.reduce(0) { $0 + $1.count } } }
+    public var sampleCount: Int { series.withLock { $0.values.reduce(0) { n, b in b.values.reduce(n) { $0 + $1.count } } } }
 }

@@ -1,24 +1,10 @@
+@_exported import VigilConfig
 import Foundation
-import VigilConfig
 import VigilCore
+import VigilIngestPath
 
-// `ListenAddress` (HOST:PORT) is VigilConfig's: one parser for the config file and the flags.
-
-/// Per-series and cardinality limits applied to every write before it reaches the store.
-public struct SeriesLimits: Sendable, Equatable {
-    /// Labels per series, `__name__` included. A series over it makes the whole request 400.
-    public var maxLabelsPerSeries = 64
-    /// Bytes of a label name. Over it: 400.
-    public var maxLabelNameBytes = 256
-    /// Bytes of a label value. Over it: 400.
-    public var maxLabelValueBytes = 4096
-    /// New series accepted per second (0 = unlimited). Series over it are dropped and reported.
-    public var maxNewSeriesPerSecond = 0
-    /// Series known to this process (0 = unlimited). New series over it are dropped and reported.
-    public var maxActiveSeries = 0
-
-    public init() {}
-}
+// `ListenAddress` (HOST:PORT) is VigilConfig's: one parser for the config file and the flags. `SeriesLimits` is
+// VigilIngestPath's (every producer is held to them, not only HTTP).
 
 /// Everything `vigil serve` needs besides the store and the decoders.
 public struct ServerOptions: Sendable {

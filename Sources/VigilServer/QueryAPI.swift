@@ -21,6 +21,20 @@ public struct QueryAPI: Sendable {
     public struct Reply: Sendable {
         public var status: Int
         public var body: String
+        /// Headers that go with an error status (`Retry-After` on 503), from `HTTPFailure`.
+        package var headers: HTTPFields = [:]
+
+        package init(status: Int, body: String) {
+            self.status = status
+            self.body = body
+        }
+
+        /// The Prometheus API error answer for `failure`: its status, `errorType`, message and headers.
+        package init(_ failure: HTTPFailure, retryAfter: Int = 1) {
+            status = Int(failure.status.code)
+            body = PromJSON.error(failure.prometheusErrorType, failure.description)
+            headers = failure.headers(retryAfter: retryAfter)
+        }
     }
 
     static let minTime = RequestParameters.minTimeMs
@@ -31,10 +45,9 @@ public struct QueryAPI: Sendable {
         do {
             let data = try route(endpoint, params, now)
             return Reply(status: 200, body: PromJSON.success(data))
-        } catch let e as QueryError {
-            return Reply(status: e.httpStatus, body: PromJSON.error(e.errorType, e.description))
         } catch {
-            return Reply(status: 422, body: PromJSON.error("execution", "\(error)"))
+            // The status and errorType come from the one mapping, HTTPFailure.
+            return Reply(HTTPFailure.query(error))
         }
     }
 
@@ -269,15 +282,16 @@ public func addQueryRoutes<Context: RequestContext>(to router: Router<Context>, 
             let gated = ep == "query" || ep == "query_range"
             let reply: QueryAPI.Reply
             if gated, !(await gate.acquire()) {
-                reply = QueryAPI.Reply(status: 503, body: PromJSON.error(
-                    "unavailable", "too many concurrent queries (--query-max-concurrency \(options.maxConcurrency)); retry later"))
+                reply = QueryAPI.Reply(.unavailable(
+                    "too many concurrent queries (--query-max-concurrency \(options.maxConcurrency)); retry later"))
             } else {
-                reply = await executor.run { api.handle(endpoint: e, params: ps) }
+                let now = Date(timeIntervalSince1970: Double(clock.nowMillis()) / 1000)  // the server's clock (--clock-speed)
+                reply = await executor.run { api.handle(endpoint: e, params: ps, now: now) }
                 if gated { gate.release() }
             }
             var headers = HTTPFields()
             headers[.contentType] = "application/json"
-            if reply.status == 503 { headers[.retryAfter] = "1" }
+            for f in reply.headers { headers.append(f) }
             return Response(status: .init(code: reply.status), headers: headers,
                             body: ResponseBody(byteBuffer: ByteBuffer(string: reply.body)))
         }

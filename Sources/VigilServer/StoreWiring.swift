@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Logging
 import VigilCore
+import VigilIngestPath
 import VigilIngest
 import VigilStore
 
@@ -43,12 +44,13 @@ public enum StoreWiring {
     /// Opens (creating if needed) the data directory.
     /// `maxFutureMs`: samples further ahead of the wall clock refuse their batch (0: no bound; nil: the store's default).
     public static func open(dataDir: String, retentionMs: Int64, fsync: WALFsyncPolicy, logger: Logger,
-                            maxFutureMs: Int64? = nil) throws -> OpenedStore {
+                            maxFutureMs: Int64? = nil, clock: any VigilClock = WallClock()) throws -> OpenedStore {
         try FileManager.default.createDirectory(atPath: dataDir, withIntermediateDirectories: true)
         var o = TSDBOptions()
         o.retention = retentionMs
         if let maxFutureMs { o.maxFuture = maxFutureMs }
         o.walFsync = fsync
+        o.clock = clock
         var l = logger
         l[metadataKey: "component"] = "store"
         o.logger = l
@@ -103,7 +105,7 @@ extension VigilServer {
                 case .success:
                     return textResponse(.ok, "flushed in \((ContinuousClock.now - started).seconds)s")
                 case .failure(let e):
-                    return textResponse(.internalServerError, "flush failed: \(e)")
+                    return ErrorStyle.text.response(.storage("flush failed: \(e)"))
                 }
             }
         }

@@ -6,9 +6,11 @@ import NIOCore
 import HummingbirdCore
 import ServiceLifecycle
 import VigilCore
+import VigilIngestPath
 
-/// `vigil serve` as a reusable type: ingestion endpoints, self-metrics, health probes, pull collectors, and
-/// whatever other engineers add (query routes through `addRoutes`, background loops through `addService`).
+/// `vigil serve`'s HTTP layer as a reusable type: ingestion endpoints, self-metrics, health probes, and whatever
+/// other engineers add (query routes through `addRoutes`; background loops such as VigilCollectors' collectors and
+/// VigilOnline's model loop through `addLoop`/`addService`, run as services of the application's one ServiceGroup).
 ///
 /// Tests build one on port 0 and read the bound port from `run(onRunning:)`:
 /// ```swift
@@ -42,6 +44,8 @@ public final class VigilServer: Sendable {
         self.routeInstallers = LockedList()
         self.services = LockedList()
         metrics.set("vigil_build_info", [Label("version", vigilServerVersion)], 1)
+        metrics.describe("vigil_rejected_requests_total", "counter",
+                         "Requests refused whole, by reason (malformed, too_large, unsupported, overloaded, unauthorized, aborted).")
     }
 
     /// Adds routes (e.g. the Prometheus query API) before `run`. They get the same auth and request metrics.
@@ -94,7 +98,6 @@ public final class VigilServer: Sendable {
     }
 
     func makeApplication(onRunning: @escaping @Sendable (Int) async -> Void) throws -> some ApplicationProtocol {
-        try startCollectors()
         if options.authToken != nil {
             for (name, a) in [("graphite", options.graphiteListen), ("statsd", options.statsdListen)] {
                 guard let a, !a.isLoopback else { continue }
@@ -130,8 +133,6 @@ public final class VigilServer: Sendable {
         )
     }
 }
-
-public let vigilServerVersion = "0.1.0"
 
 /// A flag set once (server bound) and read from request handlers.
 public final class ReadyFlag: Sendable {
@@ -173,6 +174,8 @@ struct LoopService: Service {
             } catch {
                 if Task.isCancelled { return }
                 if clock.nowMillis() - started > maxBackoffMs { backoff = initialBackoffMs }
+                metrics?.describe("vigil_service_restarts_total", "counter",
+                                  "Background loops (collectors, listeners, online models) restarted after failing, by service.")
                 metrics?.add("vigil_service_restarts_total", [Label("service", name)])
                 logger.error("\(name) failed; restarting", metadata: ["error": "\(error)", "backoff_ms": "\(backoff)"])
                 do { try await clock.sleep(millis: backoff) } catch { return }

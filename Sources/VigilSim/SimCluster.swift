@@ -15,6 +15,22 @@ public actor SimCluster: Driver {
         var startedAt: Int64
         /// When it was (re)started after a crash; cleared once it is ready again (for the MTTR).
         var crashedAt: Int64?
+        /// Crash loop: crashes still to come, each `loopAfterMs` after the instance becomes ready.
+        var loopRemaining = 0
+        var loopAfterMs: Int64 = 0
+        var loopCrashAt: Int64?
+        /// Memory leak: fraction of the memory limit gained per ms, from `leakSince` or the incarnation's start.
+        var leakPerMs = 0.0
+        var leakSince: Int64 = 0
+    }
+
+    /// A fault resolved to what it does at an absolute time.
+    enum Scheduled {
+        case crash(String?)
+        case crashLoop(String?, count: Int, afterMs: Int64)
+        case leak(String?, perMs: Double)
+        case hostDegrade(String?, failAfterMs: Int64, downAfterMs: Int64, repairAfterMs: Int64?)
+        case host(String, HostInfo.State)
     }
 
     public struct Counters: Sendable, Equatable {
@@ -24,9 +40,27 @@ public actor SimCluster: Driver {
         public var scaleActions = 0
         public var restarts = 0
         public var relocations = 0
+        /// Live migrations (evacuations off degraded hosts).
+        public var migrations = 0
         public var fences = 0
         /// Times a start was refused because another copy of the instance was not fenced (must stay 0).
         public var splitBrainRefused = 0
+        /// Instances killed for running out of memory (leaks); also counted in `crashes`.
+        public var oomKills = 0
+        /// Hosts that went unreachable (a `host-degrade` fault's second stage).
+        public var hostFailures = 0
+        /// Scheduled faults that found nothing to act on (no such instance or host, or it was not running).
+        public var faultsMissed = 0
+
+        /// What happened since `base` was taken.
+        public func minus(_ b: Counters) -> Counters {
+            var c = self
+            c.crashes -= b.crashes; c.recoveries -= b.recoveries; c.recoverySeconds -= b.recoverySeconds
+            c.scaleActions -= b.scaleActions; c.restarts -= b.restarts; c.relocations -= b.relocations; c.migrations -= b.migrations
+            c.fences -= b.fences; c.splitBrainRefused -= b.splitBrainRefused; c.oomKills -= b.oomKills
+            c.hostFailures -= b.hostFailures; c.faultsMissed -= b.faultsMissed
+            return c
+        }
     }
 
     public private(set) var now: Int64
@@ -45,6 +79,10 @@ public actor SimCluster: Driver {
     public var failing = false
     /// Per-instance crash rate (per instance-day) for `advance`.
     public var crashesPerInstanceDay: Double
+    /// Scheduled faults, in time order.
+    var scheduled: [(at: Int64, what: Scheduled)] = []
+    /// Memory an instance starts at, as a fraction of its limit (leaks grow from here to 1).
+    static let baseMemory = 0.25
 
     public init(startMillis: Int64, startupMs: Int64, hosts: Int = 64, vcpusPerHost: Int = 16, seed: UInt64,
                 crashesPerInstanceDay: Double = 0) {
@@ -71,27 +109,125 @@ public actor SimCluster: Driver {
     public func setFailing(_ f: Bool) { failing = f }
     public func setCrashRate(_ r: Double) { crashesPerInstanceDay = r }
 
-    /// Moves time to `t`: instances whose start-up is over become ready; running instances crash at the seeded rate.
+    /// Schedules a fault plan's events at offsets from `startMillis` (its random crash rate adds to the cluster's).
+    public func schedule(_ plan: FaultPlan, from startMillis: Int64) {
+        crashesPerInstanceDay += plan.crashesPerInstanceDay
+        for e in plan.events {
+            let what: Scheduled
+            switch e.kind {
+            case .crash(let i): what = .crash(i)
+            case .crashLoop(let i, let n, let after): what = .crashLoop(i, count: n, afterMs: after)
+            case .leak(let i, let r): what = .leak(i, perMs: r)
+            case .hostDegrade(let h, let f, let d, let r): what = .hostDegrade(h, failAfterMs: f, downAfterMs: d, repairAfterMs: r)
+            case .surge: continue  // the runner multiplies the demand
+            }
+            enqueue(startMillis + e.atMs, what)
+        }
+    }
+
+    func enqueue(_ at: Int64, _ what: Scheduled) {
+        let i = scheduled.firstIndex { $0.at > at } ?? scheduled.count
+        scheduled.insert((at, what), at: i)
+    }
+
+    /// Moves time to `t`: instances whose start-up is over become ready; scheduled faults due by `t` happen; running
+    /// instances crash at the seeded rate, crash-looping ones after their delay, leaking ones when out of memory.
     public func advance(to t: Int64) {
         let dt = t - now
         now = t
+        while let e = scheduled.first, e.at <= t {
+            scheduled.removeFirst()
+            fire(e.what, at: e.at)
+        }
         let p = crashesPerInstanceDay * Double(max(0, dt)) / 86_400_000
         for i in insts.indices {
             if insts[i].state == .starting && t - insts[i].startedAt >= startupMs {
                 insts[i].state = .running
+                let readyAt = insts[i].startedAt + startupMs
                 if let c = insts[i].crashedAt {
                     counters.recoveries += 1
-                    counters.recoverySeconds += Double(insts[i].startedAt + startupMs - c) / 1000
+                    counters.recoverySeconds += Double(readyAt - c) / 1000
                     insts[i].crashedAt = nil
                 }
+                if insts[i].loopRemaining > 0 { insts[i].loopCrashAt = readyAt + insts[i].loopAfterMs }
             }
-            if p > 0 && insts[i].state == .running && rng.uniform() < p { crash(i) }
+            let live = insts[i].state == .running || insts[i].state == .starting
+            if live && insts[i].leakPerMs > 0 {
+                let from = max(insts[i].leakSince, insts[i].startedAt)
+                let oomAt = from + Int64(((1 - Self.baseMemory) / insts[i].leakPerMs).rounded(.up))
+                if oomAt <= t {
+                    counters.oomKills += 1
+                    crash(i, at: oomAt)
+                    continue
+                }
+            }
+            if insts[i].state == .running, let at = insts[i].loopCrashAt, at <= t {
+                insts[i].loopCrashAt = nil
+                insts[i].loopRemaining -= 1
+                crash(i, at: at)
+                continue
+            }
+            if p > 0 && insts[i].state == .running && rng.uniform() < p {
+                crash(i, at: t - Int64(rng.uniform() * Double(dt)))  // somewhere in the interval just passed
+            }
         }
     }
 
-    func crash(_ i: Int) {
+    /// Memory in use as a fraction of the limit (1 = OOM), for a leaking instance.
+    public func memoryFraction(instance id: String) -> Double? {
+        guard let i = index[id] else { return nil }
+        let x = insts[i]
+        guard x.leakPerMs > 0, x.state == .running || x.state == .starting else { return Self.baseMemory }
+        return min(1, Self.baseMemory + x.leakPerMs * Double(max(0, now - max(x.leakSince, x.startedAt))))
+    }
+
+    /// The instance a fault names, or a seeded pick among the running ones.
+    func target(_ id: String?) -> Int? {
+        if let id { return index[id] }
+        let running = insts.indices.filter { insts[$0].state == .running }
+        guard !running.isEmpty else { return nil }
+        return running[Int(rng.next() % UInt64(running.count))]
+    }
+
+    func fire(_ what: Scheduled, at: Int64) {
+        switch what {
+        case .crash(let id):
+            guard let i = target(id), insts[i].state == .running || insts[i].state == .starting else { counters.faultsMissed += 1; return }
+            crash(i, at: at)
+        case .crashLoop(let id, let n, let after):
+            guard let i = target(id), insts[i].state == .running || insts[i].state == .starting else { counters.faultsMissed += 1; return }
+            insts[i].loopRemaining = n - 1
+            insts[i].loopAfterMs = after
+            insts[i].loopCrashAt = nil
+            crash(i, at: at)
+        case .leak(let id, let r):
+            guard let i = target(id) else { counters.faultsMissed += 1; return }
+            insts[i].leakPerMs = r
+            insts[i].leakSince = at
+        case .hostDegrade(let id, let fail, let down, let repair):
+            let h: String
+            if let id {
+                guard hosts.contains(where: { $0.id == id }) else { counters.faultsMissed += 1; return }
+                h = id
+            } else {
+                let busy = Set(insts.filter { $0.state == .running }.map(\.host)).sorted()
+                guard !busy.isEmpty else { counters.faultsMissed += 1; return }
+                h = busy[Int(rng.next() % UInt64(busy.count))]
+            }
+            setHost(h, .degraded)
+            enqueue(at + fail, .host(h, .unreachable))
+            enqueue(at + fail + down, .host(h, .down))
+            if let repair { enqueue(at + fail + down + repair, .host(h, .up)) }
+        case .host(let h, let state):
+            if state == .unreachable { counters.hostFailures += 1 }
+            setHost(h, state)
+        }
+    }
+
+    func crash(_ i: Int, at: Int64? = nil) {
         insts[i].state = .exited
-        if insts[i].crashedAt == nil { insts[i].crashedAt = now }
+        insts[i].loopCrashAt = nil
+        if insts[i].crashedAt == nil { insts[i].crashedAt = at ?? now }
         counters.crashes += 1
     }
 
@@ -112,6 +248,7 @@ public actor SimCluster: Driver {
     /// A host stops answering (its instances' state becomes unknown), or is confirmed down (fenced), or comes back.
     public func setHost(_ id: String, _ state: HostInfo.State) {
         guard let h = hosts.firstIndex(where: { $0.id == id }) else { return }
+        let wasDown = hosts[h].state == .down
         hosts[h].state = state
         for i in insts.indices where insts[i].host == id {
             switch state {
@@ -121,7 +258,10 @@ public actor SimCluster: Driver {
                     insts[i].state = .unknown
                 }
             case .up, .degraded, .maintenance:
-                if insts[i].state == .unknown { insts[i].state = .running; insts[i].crashedAt = nil }
+                // back from unreachable: its instances ran all along; back from down: they were powered off
+                if insts[i].state == .unknown {
+                    if wasDown { insts[i].state = .exited } else { insts[i].state = .running; insts[i].crashedAt = nil }
+                }
             }
         }
     }
@@ -130,13 +270,16 @@ public actor SimCluster: Driver {
 
     /// Ready instances of a group (serving capacity) and provisioned ones (starting, running or failed but not
     /// stopped: what is paid for).
-    public func capacity(_ g: String) -> (ready: Int, provisioned: Int) {
-        var r = 0, p = 0
+    /// `failed`: instances out of service because of a fault (crashed, unhealthy, on a lost host, or starting again
+    /// after one): what the fault took away.
+    public func capacity(_ g: String) -> (ready: Int, provisioned: Int, failed: Int) {
+        var r = 0, p = 0, f = 0
         for i in insts where i.group == g {
             if i.state == .running { r += 1 }
             if i.state != .stopped { p += 1 }
+            if i.crashedAt != nil && i.state != .stopped && i.state != .running { f += 1 }
         }
-        return (r, p)
+        return (r, p, f)
     }
 
     // MARK: Driver
@@ -205,6 +348,19 @@ public actor SimCluster: Driver {
         }
         insts[i].state = .starting
         insts[i].startedAt = now
+    }
+
+    /// Live migration: a running instance moves to an `up` host and keeps running (the move's brief cost is not
+    /// modelled here; `vigil sim --cluster`'s VM simulator models it). One copy at all times.
+    public func migrate(instance: String, to host: String, live: Bool, actionID: String) async throws(DriverError) {
+        guard try once(actionID) else { return }
+        guard let i = index[instance] else { throw .notFound("instance \(instance)") }
+        guard insts[i].state == .running || insts[i].state == .starting else {
+            throw .rejected("\(instance) is \(insts[i].state.rawValue): only a running instance migrates live")
+        }
+        guard hosts.contains(where: { $0.id == host && $0.state == .up }) else { throw .rejected("host \(host) not up") }
+        if host != insts[i].host { counters.migrations += 1 }
+        insts[i].host = host
     }
 
     // MARK: placement

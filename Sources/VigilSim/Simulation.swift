@@ -31,6 +31,13 @@ public struct SimOptions: Sendable {
     public var seed: UInt64 = 1
     public var intervalMs: Int64 = 15_000
     public var crashesPerInstanceDay = 0.0
+    /// Scheduled and random faults (`--faults`); its crash rate adds to `crashesPerInstanceDay`.
+    public var faults = FaultPlan()
+    /// Count cost, violations and availability only from this many hours after the start (a held-out span after a
+    /// warm-up the policies see as history); nil: from the start.
+    public var scoreFromHours: Double? = nil
+    /// Keep per-minute demand, capacity and violations (`SimResult.series`, for `--plot`).
+    public var recordSeries = false
     /// Simulate only the first this many hours (nil: the whole trace).
     public var hours: Double? = nil
     /// Overrides Vigil's policy (from a policy file); bounds, start-up and interval are still set from these options
@@ -56,8 +63,20 @@ public struct SimResult: Sendable, Equatable, Codable {
     public var restarts: Int
     public var relocations: Int
     public var crashes: Int
-    /// Served demand / demand (instance-time).
+    /// Of the crashes: out-of-memory kills (leaks).
+    public var oomKills: Int = 0
+    /// Hosts that became unreachable (`host-degrade`).
+    public var hostFailures: Int = 0
+    /// Instances stopped to fence them before a relocation, and pages (escalations to a human).
+    public var fences: Int = 0
+    public var pages: Int = 0
+    /// Scheduled faults that found no target (no such instance/host, or not running at the time).
+    public var faultsMissed: Int = 0
+    /// Served demand / demand (instance-time): everything not served counts, faults and under-provisioning.
     public var availability: Double
+    /// 1 − (demand the failed instances would have served) / demand: what faults alone cost, measured at every
+    /// interval as min(demand, ready + failed) − min(demand, ready).
+    public var faultAvailability: Double = 1
     public var mttrSeconds: Double?
     /// SPEC RG elasticity metrics (Herbst et al.), with required resources ceil(demand / SLO threshold) and supply the
     /// ready instances: under-/over-provisioning accuracy (mean relative shortfall/excess, %), time share (%),
@@ -69,13 +88,25 @@ public struct SimResult: Sendable, Equatable, Codable {
     public var jitter: Double
     public var auditRecords: Int
     public var auditSHA: String
+    /// Per-minute series when `SimOptions.recordSeries` (not in the JSON).
+    public var series: SimSeries? = nil
 
     enum CodingKeys: String, CodingKey {
         case policy, simulatedHours = "simulated_hours", instanceHours = "instance_hours"
         case sloViolationMinutes = "slo_violation_minutes", minutes, meanUtilization = "mean_utilization", actions, restarts
-        case relocations, crashes, availability, mttrSeconds = "mttr_seconds", thetaU = "theta_u", thetaO = "theta_o"
+        case relocations, crashes, oomKills = "oom_kills", hostFailures = "host_failures", fences, pages
+        case faultsMissed = "faults_missed", availability, faultAvailability = "fault_availability", mttrSeconds = "mttr_seconds", thetaU = "theta_u", thetaO = "theta_o"
         case tauU = "tau_u", tauO = "tau_o", jitter, auditRecords = "audit_records", auditSHA = "audit_fnv64"
     }
+}
+
+/// Per-minute series of one run (means over the minute's intervals; `violated` = the minute violated the SLO).
+public struct SimSeries: Sendable, Equatable {
+    public var startMillis: Int64 = 0
+    public var demand: [Double] = []
+    public var ready: [Double] = []
+    public var provisioned: [Double] = []
+    public var violated: [Bool] = []
 }
 
 public enum Simulation {
@@ -120,6 +151,8 @@ public enum Simulation {
         let policy = groupPolicy(kind, o)
         let cluster = SimCluster(startMillis: start, startupMs: policy.startup.millis, seed: o.seed,
                                  crashesPerInstanceDay: o.crashesPerInstanceDay)
+        await cluster.schedule(o.faults, from: start)
+        let scoreFrom = start + Int64((o.scoreFromHours ?? 0) * 3_600_000)
         let clock = SimulatedClock(startMillis: start)
         let sink = audit ?? JSONLinesAudit(keepInMemory: o.keepAudit)
         let engine = Engine(policies: [g: policy], driver: cluster, clock: clock, audit: sink)
@@ -132,7 +165,14 @@ public enum Simulation {
         await cluster.addGroup(g, replicas: initial)
 
         var window: [Double] = []  // demand at the last two intervals: the 30 s metric window
-        var instanceMs = 0.0, servedMs = 0.0, demandMs = 0.0, capacityMs = 0.0
+        var instanceMs = 0.0, servedMs = 0.0, demandMs = 0.0, capacityMs = 0.0, faultLostMs = 0.0
+        var series = SimSeries()
+        series.startMillis = (max(start, scoreFrom) / 60_000) * 60_000
+        var minuteSums = (n: 0, d: 0.0, r: 0.0, p: 0.0, v: false)
+        var seriesMinute = series.startMillis / 60_000
+        var c0: SimCluster.Counters?
+        var pages0 = 0
+        let surges = o.faults.events.contains { if case .surge = $0.kind { return true } else { return false } }
         var violatedMinutes = Set<Int64>()
         var thetaU = 0.0, thetaO = 0.0, underMs = 0.0, overMs = 0.0
         var supplyChanges = 0, requiredChanges = 0
@@ -141,7 +181,7 @@ public enum Simulation {
         let total = Double(end - start)
         var nextProgress = start
         while t < end {
-            let d = demand.demand(at: t)
+            let d = surges ? demand.demand(at: t) * o.faults.demandFactor(atOffset: t - start) : demand.demand(at: t)
             window.append(d)
             if window.count > Int(max(1, 30_000 / o.intervalMs)) { window.removeFirst() }
             let load = window.reduce(0, +) / Double(window.count)
@@ -160,8 +200,33 @@ public enum Simulation {
                 try? await cluster.scale(group: g, to: n, actionID: "oracle:\(t)")
             }
             await engine.step(at: t)
-            let (ready, provisioned) = await cluster.capacity(g)
+            let (ready, provisioned, failed) = await cluster.capacity(g)
+            guard t >= scoreFrom else {
+                t += o.intervalMs
+                continue
+            }
+            if c0 == nil {
+                c0 = t > start ? await cluster.counters : SimCluster.Counters()
+                pages0 = t > start ? sink.counts["page/executed", default: 0] : 0
+            }
             let dt = Double(o.intervalMs)
+            faultLostMs += (min(d, Double(ready + failed)) - min(d, Double(ready))) * dt
+            if o.recordSeries {
+                if t / 60_000 != seriesMinute && minuteSums.n > 0 {
+                    let k = Double(minuteSums.n)
+                    series.demand.append(minuteSums.d / k)
+                    series.ready.append(minuteSums.r / k)
+                    series.provisioned.append(minuteSums.p / k)
+                    series.violated.append(minuteSums.v)
+                    minuteSums = (0, 0, 0, 0, false)
+                }
+                seriesMinute = t / 60_000
+                minuteSums.n += 1
+                minuteSums.d += d
+                minuteSums.r += Double(ready)
+                minuteSums.p += Double(provisioned)
+                if d > o.sloThreshold * Double(ready) { minuteSums.v = true }
+            }
             instanceMs += Double(provisioned) * dt
             servedMs += min(d, Double(ready)) * dt
             demandMs += d * dt
@@ -181,8 +246,15 @@ public enum Simulation {
                 nextProgress = t + Int64(total / 100)
             }
         }
-        let c = await cluster.counters
-        let span = Double(t - start)
+        if o.recordSeries && minuteSums.n > 0 {
+            let k = Double(minuteSums.n)
+            series.demand.append(minuteSums.d / k)
+            series.ready.append(minuteSums.r / k)
+            series.provisioned.append(minuteSums.p / k)
+            series.violated.append(minuteSums.v)
+        }
+        let c = (await cluster.counters).minus(c0 ?? SimCluster.Counters())
+        let span = Double(max(0, t - max(start, scoreFrom)))
         let hours = span / 3_600_000
         var h = FNV64()
         if let a = audit ?? (o.keepAudit ? sink : nil) { h.add(a.data) }
@@ -190,12 +262,15 @@ public enum Simulation {
                          sloViolationMinutes: violatedMinutes.count, minutes: Int(span / 60_000),
                          meanUtilization: capacityMs > 0 ? servedMs / capacityMs : 0,
                          actions: c.scaleActions, restarts: c.restarts, relocations: c.relocations, crashes: c.crashes,
+                         oomKills: c.oomKills, hostFailures: c.hostFailures, fences: c.fences,
+                         pages: sink.counts["page/executed", default: 0] - pages0, faultsMissed: c.faultsMissed,
                          availability: demandMs > 0 ? servedMs / demandMs : 1,
+                         faultAvailability: demandMs > 0 ? 1 - faultLostMs / demandMs : 1,
                          mttrSeconds: c.recoveries > 0 ? c.recoverySeconds / Double(c.recoveries) : nil,
                          thetaU: span > 0 ? 100 * thetaU / span : 0, thetaO: span > 0 ? 100 * thetaO / span : 0,
                          tauU: span > 0 ? 100 * underMs / span : 0, tauO: span > 0 ? 100 * overMs / span : 0,
                          jitter: hours > 0 ? Double(supplyChanges - requiredChanges) / hours : 0,
-                         auditRecords: sink.count, auditSHA: h.hex)
+                         auditRecords: sink.count, auditSHA: h.hex, series: o.recordSeries ? series : nil)
     }
 }
 

@@ -6,7 +6,10 @@ import VigilCore
 /// One series in memory. Every mutable field is guarded by `Head.lock`; `ref` and `labels` never change.
 final class MemSeries {
     let ref: UInt64
-    let labels: Labels
+    /// The label set as symbol ids of the head's `HeadSymbols`: name, value, name, value, ... in label order.
+    let labelIDs: [UInt32]
+    /// The head's symbols (which outlive every series).
+    unowned(unsafe) let symbols: HeadSymbols
     /// The open chunk.
     var open = ChunkBuilder()
     /// First timestamp past the open chunk's chunk-range window (a sample at or after it cuts the chunk).
@@ -15,24 +18,31 @@ final class MemSeries {
     var sealed: [ChunkBuilder] = []
     /// Newest sample time anywhere (open, sealed or SQLite); `.min` when the series has no sample.
     var maxTime: Int64 = .min
-    /// Value bits of the sample at `maxTime` when it went through the head (nil when only SQLite has it).
-    var lastValueBits: UInt64? = nil
     /// Time range of the chunks in SQLite (`persistedMin > persistedMax` when none).
     var persistedMin: Int64 = .max
     var persistedMax: Int64 = .min
+    /// Value bits of the sample at `maxTime` when it went through the head (nil when only SQLite has it).
+    var lastValueBits: UInt64? = nil
+    // (declared after the 9-byte optional so that they share its last word)
     /// The series has a row in SQLite's `series` table.
     var inSQLite = false
     /// Listed in `Head.dirty` (has sealed chunks waiting for SQLite).
     var isDirty = false
     /// Position in label order among all series (valid while `Head.ranksValidLocked`).
-    var rank = 0
+    var rank: Int32 = 0
     /// Where the open chunk's next append writes (prefetch hints; stale after a cut, which is harmless).
     var tailHint: (UnsafeRawPointer, UnsafeRawPointer)? = nil
 
-    init(ref: UInt64, labels: Labels) {
+    init(ref: UInt64, labelIDs: [UInt32], symbols: HeadSymbols) {
         self.ref = ref
-        self.labels = labels
+        self.labelIDs = labelIDs
+        self.symbols = symbols
     }
+
+    /// The label set (built from the symbols: call with the head lock held).
+    var labels: Labels { symbols.labels(labelIDs) }
+
+    func hasLabels(_ l: Labels) -> Bool { symbols.equal(labelIDs, l) }
 
     var headMinTime: Int64 { sealed.first?.minTime ?? open.minTime }
     var headSampleCount: Int { sealed.reduce(open.count) { $0 + $1.count } }
@@ -102,6 +112,8 @@ final class Head: @unchecked Sendable {
     /// Bumped when a series is created or removed; `rankedGeneration` is the one `rank`s were set for.
     private(set) var generation = 0
     private var rankedGeneration = -1
+    /// The generation a `rankSeries` call last saw (it ranks when the next call sees the same one).
+    private var lastRankAttempt = -1
 
     init(chunkRange: Int64, samplesPerChunk: Int, retention: Int64) {
         self.chunkRange = max(1, chunkRange)
@@ -113,8 +125,8 @@ final class Head: @unchecked Sendable {
 
     func lookupLocked(_ labels: Labels, hash: UInt64) -> MemSeries? {
         if let s = byHash[hash] {
-            if s.labels == labels { return s }
-            return collisions[hash]?.first { $0.labels == labels }
+            if s.hasLabels(labels) { return s }
+            return collisions[hash]?.first { $0.hasLabels(labels) }
         }
         return nil
     }
@@ -122,8 +134,8 @@ final class Head: @unchecked Sendable {
     /// Creates a series (its label strings shared with the index's) and indexes it.
     @discardableResult
     func createLocked(ref: UInt64, labels: Labels, hash: UInt64) -> MemSeries {
-        let interned = index.lock.withWriteLock { index.addLocked(labels, ref: ref) }
-        let s = MemSeries(ref: ref, labels: interned)
+        let ids = index.lock.withWriteLock { index.addLocked(labels, ref: ref) }
+        let s = MemSeries(ref: ref, labelIDs: ids, symbols: index.symbols)
         if byHash[hash] == nil { byHash[hash] = s } else { collisions[hash, default: []].append(s) }
         byRef[ref] = s
         if ref < UInt64(Int32.max) {
@@ -142,14 +154,21 @@ final class Head: @unchecked Sendable {
     /// Sets every series' `rank` (sorting the label sets outside the lock); a no-op when they are
     /// current, and abandoned if series come or go meanwhile.
     func rankSeries() {
-        let (gen, all): (Int, [MemSeries]) = lock.withLock {
-            rankedGeneration == generation ? (-1, []) : (generation, Array(byRef.values))
+        let (gen, all): (Int, [(MemSeries, Labels)]) = lock.withLock {
+            if rankedGeneration == generation { return (-1, []) }
+            // Only once series stopped coming: while they arrive a ranking would be abandoned anyway,
+            // after building every label set under the lock and sorting them (seconds at 1M series).
+            if generation != lastRankAttempt {
+                lastRankAttempt = generation
+                return (-1, [])
+            }
+            return (generation, byRef.values.map { ($0, $0.labels) })
         }
         guard gen >= 0 else { return }
-        let sorted = all.sorted { $0.labels < $1.labels }
+        let sorted = all.sorted { $0.1 < $1.1 }
         lock.withLock {
             guard generation == gen else { return }
-            for (i, s) in sorted.enumerated() { s.rank = i }
+            for (i, s) in sorted.enumerated() { s.0.rank = Int32(truncatingIfNeeded: i) }
             rankedGeneration = gen
         }
     }
@@ -188,7 +207,8 @@ final class Head: @unchecked Sendable {
             dirty.removeAll { ids.contains(ObjectIdentifier($0)) }
         }
         generation += 1
-        index.lock.withWriteLock { index.removeLocked(gone.map { ($0.ref, $0.labels) }) }
+        let pairs = gone.map { ($0.ref, $0.labels) }
+        index.lock.withWriteLock { index.removeLocked(pairs) }
     }
 
     @inline(__always)
@@ -197,12 +217,11 @@ final class Head: @unchecked Sendable {
         return ref >= UInt64(Int32.max) ? byRef[ref].map { Unmanaged.passUnretained($0) } : nil
     }
 
-    /// Calls `body` with every series in ascending ref order (the dense ref table: no sort).
-    func forEachInRefOrderLocked(_ body: (MemSeries) -> Void) {
-        for u in slots { if let u { body(u.takeUnretainedValue()) } }
-        if nextRef > UInt64(slots.count) {
-            for s in byRef.values.filter({ $0.ref >= UInt64(slots.count) }).sorted(by: { $0.ref < $1.ref }) { body(s) }
-        }
+    var slotCountLocked: Int { slots.count }
+
+    /// Series with refs in `range` past the dense ref table, ascending.
+    func seriesLocked(refsIn range: Range<UInt64>) -> [MemSeries] {
+        byRef.values.filter { range.contains($0.ref) && $0.ref >= UInt64(slots.count) }.sorted { $0.ref < $1.ref }
     }
 
     /// The series with `ref`, if any.
@@ -330,7 +349,7 @@ final class Head: @unchecked Sendable {
             for c in s.sealed where c.minTime <= maxt && c.maxTime >= mint { chunks.append(c) }
             if s.open.count > 0 && s.open.minTime <= maxt && s.open.maxTime >= mint { chunks.append(s.open) }
             if hasPersisted || !chunks.isEmpty {
-                out.append(SeriesSnapshot(ref: s.ref, labels: s.labels, hasPersisted: hasPersisted, headChunks: chunks, rank: s.rank))
+                out.append(SeriesSnapshot(ref: s.ref, labels: s.labels, hasPersisted: hasPersisted, headChunks: chunks, rank: Int(s.rank)))
             }
         }
         return (out, ranked)

@@ -57,7 +57,7 @@ extension Head {
                     continue
                 }
                 let created = createLocked(ref: nextRef, labels: ss.labels, hash: hashes[i])
-                encodeSeriesRecordEntry(created.ref, created.labels, into: &seriesPayload)
+                encodeSeriesRecordEntry(created.ref, ss.labels, into: &seriesPayload)
                 result.newSeries += 1
                 s = created
             }

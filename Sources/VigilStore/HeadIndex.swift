@@ -11,11 +11,19 @@ import VigilCore
 /// array in place (amortised O(1)); a reader that copied `refs` makes the next append copy it once.
 final class PostingList {
     var refs: [UInt64]
-    init(_ ref: UInt64) { refs = [ref] }
+    /// The value's symbol id.
+    let symbol: UInt32
+    init(_ ref: UInt64, symbol: UInt32) {
+        refs = [ref]
+        self.symbol = symbol
+    }
 }
 
 /// The values of one label name.
 final class ValueIndex {
+    /// The name's symbol id.
+    let symbol: UInt32
+    init(symbol: UInt32) { self.symbol = symbol }
     var lists: [String: PostingList] = [:]
     /// Every value added, in insertion order; removed values stay (counted in `stale`) until a
     /// compaction, so that adding a value is an append and a reader can take the array as it is.
@@ -23,30 +31,83 @@ final class ValueIndex {
     var stale = 0
 }
 
+/// Label strings by symbol id: a series keeps its label set as ids (`MemSeries.labelIDs`, 4 bytes per
+/// name or value instead of a 16-byte `String` each plus an array of `Label`s). The ids of a pair are
+/// the index's: a name's id lives in its `ValueIndex`, a value's in its `PostingList`; an id is freed
+/// when its list (or name) has no series left, and reused.
+///
+/// Written while the head lock and the index's write lock are held (series are created and removed
+/// under both); read under the head lock (every path that turns a series' ids into `Labels` holds it).
+final class HeadSymbols {
+    private(set) var strings: [String] = []
+    private var free: [UInt32] = []
+
+    func add(_ s: String) -> UInt32 {
+        if let id = free.popLast() {
+            strings[Int(id)] = s
+            return id
+        }
+        strings.append(s)
+        return UInt32(strings.count - 1)
+    }
+
+    func release(_ id: UInt32) {
+        strings[Int(id)] = ""
+        free.append(id)
+    }
+
+    @inline(__always) subscript(id: UInt32) -> String { strings[Int(id)] }
+
+    /// The label set of alternating name and value ids.
+    func labels(_ ids: [UInt32]) -> Labels {
+        var out: [Label] = []
+        out.reserveCapacity(ids.count / 2)
+        var i = 0
+        while i + 1 < ids.count {
+            out.append(Label(strings[Int(ids[i])], strings[Int(ids[i + 1])]))
+            i += 2
+        }
+        return Labels(sorted: out)
+    }
+
+    /// Whether `ids` spell `labels`.
+    func equal(_ ids: [UInt32], _ labels: Labels) -> Bool {
+        guard ids.count == 2 * labels.count else { return false }
+        var i = 0
+        for l in labels {
+            if strings[Int(ids[i])] != l.name || strings[Int(ids[i + 1])] != l.value { return false }
+            i += 2
+        }
+        return true
+    }
+
+    var count: Int { strings.count - free.count }
+}
+
 final class PostingsIndex: @unchecked Sendable {
     let lock = RWLock()
     /// Guarded by `lock`.
     private var names: [String: ValueIndex] = [:]
+    /// Label strings by id (see `HeadSymbols` for its locking).
+    let symbols = HeadSymbols()
 
-    /// Adds `ref` under each of its pairs and returns the label set with names and values shared with
-    /// the index's own strings (a value used by many series is stored once). Requires the write lock.
-    func addLocked(_ labels: Labels, ref: UInt64) -> Labels {
-        var interned: [Label] = []
-        interned.reserveCapacity(labels.count)
+    /// Adds `ref` under each of its pairs and returns the label set as symbol ids (name, value, name,
+    /// value, ...; a string used by many series is stored once). Requires the write lock.
+    func addLocked(_ labels: Labels, ref: UInt64) -> [UInt32] {
+        var interned: [UInt32] = []
+        interned.reserveCapacity(2 * labels.count)
         for l in labels {
             let vi: ValueIndex
-            var name = l.name
             if let i = names.index(forKey: l.name) {
-                name = names[i].key
                 vi = names[i].value
             } else {
-                vi = ValueIndex()
+                vi = ValueIndex(symbol: symbols.add(l.name))
                 names[l.name] = vi
             }
-            var value = l.value
+            let valueID: UInt32
             if let i = vi.lists.index(forKey: l.value) {
-                value = vi.lists[i].key
                 let list = vi.lists[i].value
+                valueID = list.symbol
                 // refs are mostly created in ascending order; keep the list sorted regardless
                 if let last = list.refs.last, last > ref {
                     let at = lowerBound(list.refs, ref)
@@ -55,12 +116,16 @@ final class PostingsIndex: @unchecked Sendable {
                     list.refs.append(ref)
                 }
             } else {
-                vi.lists[l.value] = PostingList(ref)
-                vi.values.append(l.value)
+                // The value's string as the index's key, so both hold one copy.
+                let value = l.value
+                valueID = symbols.add(value)
+                vi.lists[value] = PostingList(ref, symbol: valueID)
+                vi.values.append(value)
             }
-            interned.append(Label(name, value))
+            interned.append(vi.symbol)
+            interned.append(valueID)
         }
-        return Labels(sorted: interned)
+        return interned
     }
 
     /// Removes many series at once: one pass per affected list. Requires the write lock.
@@ -80,9 +145,11 @@ final class PostingsIndex: @unchecked Sendable {
             }
             if list.refs.isEmpty {
                 vi.lists[pair.value] = nil
+                symbols.release(list.symbol)
                 vi.stale += 1
                 if vi.lists.isEmpty {
                     names[pair.name] = nil
+                    symbols.release(vi.symbol)
                 } else if vi.stale > vi.values.count / 2 {
                     vi.values = vi.values.filter { vi.lists[$0] != nil }
                     vi.stale = 0

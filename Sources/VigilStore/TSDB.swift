@@ -122,6 +122,11 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
     private var maintenanceThread: MaintenanceThread?
     /// Label symbols of persisted series (guarded by `maintenance`).
     private let symbols = SymbolTable()
+    /// Series per head-lock hold while a checkpoint snapshots the head.
+    var checkpointBatch = 4096
+    /// Tests: called at each step of a checkpoint; what it throws stops the checkpoint there (guarded
+    /// by `maintenance`).
+    package var checkpointFailpoint: ((CheckpointStep) throws -> Void)?
     /// Compaction has looked at every chunk row with id ≤ this (guarded by `maintenance`).
     private var compactMark: Int64 = 0
     /// Held shared by readers scanning SQLite with several statements, exclusively by compaction commits.
@@ -141,6 +146,7 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
         // rewrite the log under the first one's feet.
         dirLock = try DirectoryLock(directory: directory)
         try FileManager.default.createDirectory(atPath: walDir, withIntermediateDirectories: true)
+        CheckpointFile.removeStale(walDir: walDir)
         let conn = try SQLiteConnection(path: dbPath)
         try conn.setUpWriter()
         writer = conn
@@ -555,34 +561,54 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
         return rows.count
     }
 
-    /// Requires `maintenance`. Blocks appends while the WAL is rewritten.
+    /// Requires `maintenance`. Rewrites the WAL as the head's live series and chunks without holding
+    /// the head lock for the rewrite: a short cut, snapshots in batches, the file written and installed
+    /// outside the lock (Checkpoint.swift has the steps and why a crash at any of them loses nothing).
     private func checkpointLocked() throws {
-        head.lock.lock()
-        defer { head.lock.unlock() }
-        // Chunks sealed since the unlocked persist: few, write them now.
-        try persistLocked(holdingHead: true)
-        var seriesPayload: [UInt8] = []
-        var samplesPayload: [UInt8] = []
-        var ts: [Int64] = []
-        var vs: [Double] = []
-        // Ascending ref through the dense ref table: sorting a million series objects by ref here cost
-        // about a second with every append waiting.
-        head.forEachInRefOrderLocked { s in
-            guard s.open.count > 0 else { return }
-            encodeSeriesRecordEntry(s.ref, s.labels, into: &seriesPayload)
-            ts.removeAll(keepingCapacity: true)
-            vs.removeAll(keepingCapacity: true)
-            s.open.read(mint: .min, maxt: .max, into: &ts, &vs)
-            ts.withUnsafeBufferPointer { tp in
-                vs.withUnsafeBufferPointer { vp in encodeSamplesEntry(s.ref, tp, vp, into: &samplesPayload) }
-            }
+        let (cutRef, number, loggedAtCut) = try head.lock.withLock {
+            if head.closed { throw WALError(message: "store is closed") }
+            let n = try wal.exclusive { try wal.rotateLeavingGap() }
+            return (head.nextRef, n, head.walBytesSinceCheckpoint)
         }
-        var framed: [UInt8] = []
-        if !seriesPayload.isEmpty { WALFormat.frame(.series, seriesPayload, into: &framed) }
-        if !samplesPayload.isEmpty { WALFormat.frame(.samples, samplesPayload, into: &framed) }
-        try wal.exclusive { try wal.rewrite(with: framed) }
-        head.walBytesSinceCheckpoint = framed.count
-        head.walBytesAtCheckpoint = framed.count
+        try checkpointFailpoint?(.cut)
+        var file = try CheckpointFile(walDir: walDir)
+        do {
+            var from: UInt64 = 0
+            var batches = 0
+            var framed: [UInt8] = []
+            while from < cutRef {
+                let (entries, next) = head.checkpointBatch(from: from, below: cutRef, limit: checkpointBatch)
+                from = next
+                if entries.isEmpty { continue }
+                framed.removeAll(keepingCapacity: true)
+                encodeCheckpointBatch(entries, into: &framed)
+                try file.write(framed)
+                batches += 1
+                try checkpointFailpoint?(.wroteBatches(batches))
+            }
+            try file.finish()
+        } catch {
+            file.abandon()
+            throw error
+        }
+        try checkpointFailpoint?(.written)
+        try file.install(as: number)
+        try checkpointFailpoint?(.installed)
+        // Newest first: whatever a crash leaves of them is a prefix of the old log.
+        var deleted = 0
+        for seg in try WALFormat.segments(in: walDir).reversed() where seg < number {
+            let path = walDir + "/" + WALFormat.segmentName(seg)
+            guard unlink(path) == 0 || errno == ENOENT else {
+                throw WALError(message: "cannot delete \(path): \(String(cString: strerror(errno)))")
+            }
+            deleted += 1
+            try checkpointFailpoint?(.deleted(deleted))
+        }
+        fsyncDirectory(walDir)
+        head.lock.withLock {
+            head.walBytesSinceCheckpoint = head.walBytesSinceCheckpoint - loggedAtCut + file.bytes
+            head.walBytesAtCheckpoint = file.bytes
+        }
     }
 
     /// Requires `maintenance`.

@@ -623,20 +623,15 @@ final class WALWriter: @unchecked Sendable {
         return try body()
     }
 
-    /// Starts segment `segment + 1` holding `framed` (already-framed records), fsyncs it, and deletes
-    /// every older segment. Call inside `exclusive`.
-    func rewrite(with framed: [UInt8]) throws {
+    /// Syncs the current segment and goes on in segment `current + 2`, leaving `current + 1` free for
+    /// a checkpoint (`CheckpointFile`), which replay then reads after every older segment and before
+    /// everything appended from now on. Returns the free number. Call inside `exclusive` (nothing queued
+    /// or in flight, so every record enqueued before the call is in an older segment).
+    func rotateLeavingGap() throws(WALError) -> Int {
         let old = segment
-        try openSegment(old + 1)
-        if !framed.isEmpty {
-            try framed.withUnsafeBytes { p in try writeAll(fd, p) }
-            segmentBytes += framed.count
-        }
-        if fsync(fd) != 0 { throw WALError(message: "fsync segment \(segment) failed") }
-        for s in try WALFormat.segments(in: dir) where s <= old {
-            try FileManager.default.removeItem(atPath: dir + "/" + WALFormat.segmentName(s))
-        }
-        fsyncDirectory(dir)
+        if fsync(fd) != 0 { throw WALError(message: "fsync segment \(old) failed: \(String(cString: strerror(errno)))") }
+        try openSegment(old + 2)
+        return old + 1
     }
 
     /// Writes and syncs everything queued, then stops the thread and closes the segment.

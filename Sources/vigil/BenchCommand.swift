@@ -10,6 +10,7 @@ struct BenchCommand: AsyncParsableCommand {
             BenchCodecCommand.self,
             BenchQueryCommand.self,
             BenchForecastCommand.self,
+            BenchRestartCommand.self,
         ]
     )
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import VigilConfig
+import VigilOnline
 import VigilServer
 
 struct ConfigCommand: ParsableCommand {

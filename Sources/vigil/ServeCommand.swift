@@ -1,7 +1,10 @@
 import ArgumentParser
 import Foundation
 import Logging
+import VigilCollectors
 import VigilCore
+import VigilDaemon
+import VigilOnline
 import VigilQuery
 import VigilServer
 import VigilStore
@@ -103,14 +106,36 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Open HTTP connections at most; 0 = 3/4 of the open-file limit (raised to its hard limit at start).")
     var maxConnections = 0
 
+    @Option(help: ArgumentHelp("Run the whole server on a clock this many times faster than real time (1 = real time).",
+                               discussion: "Store bounds, retention, the query API's \"now\", the online models and the engine all read it: `make demo` runs one simulated hour per real minute with 60. Data written by real collectors would be stamped in the wrong time: use it with the sim driver only."))
+    var clockSpeed = 1.0
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel = "info"
 
+    @Flag(help: "Run the remediation engine in this process against the local store (needs --config with `policies:` and `driver:`; docs/daemon.md).")
+    var withDaemon = false
+
+    @Option(help: .hidden)  // `vigil demo`: stop (SIGTERM to ourselves) when this process is no longer our parent
+    var stopWithParent: Int32?
+
     func run() async throws {
+        if let parent = stopWithParent {
+            // a thread of its own, so the watch works whatever the concurrency pool is doing
+            Thread.detachNewThread {
+                while getppid() == parent { usleep(250_000) }
+                kill(getpid(), SIGTERM)
+            }
+        }
         HeapPolicy.keepFreedHeap()
         var logger = Logger(label: "vigil")
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
         var opts = ServerOptions()
+        guard clockSpeed > 0, clockSpeed.isFinite else { throw ValidationError("--clock-speed must be a positive number, got \(clockSpeed)") }
+        if clockSpeed != 1 {
+            opts.clock = AcceleratedClock(speed: clockSpeed)
+            logger.notice("--clock-speed \(clockSpeed): the server's clock runs \(clockSpeed)× real time")
+        }
         // The config file first; a flag given on the command line wins over its `server:` section.
         if let config {
             do { opts.config = try VigilConfig.loadChecked(file: config, sections: ServeCommand.configSections) } catch {
@@ -190,12 +215,12 @@ struct ServeCommand: AsyncParsableCommand {
         let store: OpenedStore
         if dataDir == ServeCommand.memoryData {
             // `--data :memory:`: the in-memory store (same append semantics, nothing durable, no WAL, no SQLite).
-            let mem = MemoryStore(outOfBoundsMs: retentionMs, maxFutureMs: maxFutureMs)
+            let mem = MemoryStore(outOfBoundsMs: retentionMs, maxFutureMs: maxFutureMs, clock: opts.clock)
             store = OpenedStore(appender: mem, reader: mem)
             logger.notice("--data :memory:: samples are kept in memory only and lost when the process exits")
         } else {
             store = try StoreWiring.open(dataDir: dataDir, retentionMs: retentionMs, fsync: fsync, logger: logger,
-                                        maxFutureMs: maxFutureMs)
+                                        maxFutureMs: maxFutureMs, clock: opts.clock)
         }
         // Scrape targets run under a ScrapeManager that a SIGHUP reload can change (not as fixed collector loops).
         let scrapeConfigs = opts.config.scrapeConfigs
@@ -210,20 +235,65 @@ struct ServeCommand: AsyncParsableCommand {
         queryOptions.maxConcurrency = queryMaxConcurrency
         queryOptions.maxQueryLength = queryMaxLength
         let qo = queryOptions
-        server.addRoutes { router, reader in addQueryRoutes(to: router, reader: reader, options: qo) }
-        let scrapes = ScrapeManager(server: server, configs: scrapeConfigs)
+        let clock = opts.clock
+        server.addRoutes { router, reader in addQueryRoutes(to: router, reader: reader, options: qo, clock: clock) }
+        // Every background loop is a service of the server's one ServiceGroup (`addLoop`: restarted with back-off
+        // and counted in vigil_service_restarts_total when it throws).
+        let scrapes = ScrapeManager(ingestor: server.ingestor, decoders: server.decoders, logger: logger,
+                                    clock: opts.clock, configs: scrapeConfigs)
         server.addLoop("scrape targets") { await scrapes.run() }
+        for c in Collectors.loops(config: opts.config, graphite: opts.graphiteListen, statsd: opts.statsdListen,
+                                  statsdFlushInterval: opts.statsdFlushInterval, ingestor: server.ingestor,
+                                  decoders: server.decoders, logger: logger, clock: opts.clock) {
+            server.addLoop(c.name, c.run)
+        }
         var forecastLoop: OnlineModelLoop?
         if let forecast = opts.config.forecast {
-            forecastLoop = try server.enableOnlineForecaster(forecast, appender: store.appender)
+            let loop = try OnlineModelLoop.make(forecast, reader: store.reader, appender: store.appender,
+                                                clock: opts.clock, metrics: server.metrics, logger: logger)
+            server.addLoop("online forecaster") { await loop.run() }
+            forecastLoop = loop
         }
+        // The actions API is always mounted: without an engine every route answers 404 saying how to start one.
+        let daemonRunner: EngineRunner? = try await withDaemon ? startDaemon(server: server, store: store, fileConfig: fileConfig,
+                                                              dataDir: dataDir, clock: opts.clock, logger: logger) : nil
+        server.addRoutes { router, _ in addActionRoutes(to: router, runner: daemonRunner) }
         if let config {
             let reloader = ConfigReloader(file: config, sections: ServeCommand.configSections, current: fileConfig,
-                                          scrapes: scrapes, forecast: forecastLoop, logger: logger)
+                                          scrapes: { scrapes.apply($0) }, forecast: forecastLoop, logger: logger)
             server.addLoop("config reload on SIGHUP") { await reloader.run() }
         }
         try await server.runService()
         try await store.close()
+    }
+
+    /// `--with-daemon`: the engine runner in this process, reading the policies' queries from the local store and
+    /// appending its state series (and the sim driver's metrics) to it.
+    func startDaemon(server: VigilServer, store: OpenedStore, fileConfig: VigilConfig, dataDir: String, clock: any VigilClock,
+                     logger: Logger) async throws -> EngineRunner {
+        guard let config else { throw ValidationError("--with-daemon needs --config with `policies:` and `driver:` (docs/daemon.md)") }
+        let dc: DaemonConfig
+        do { dc = try DaemonConfig(fileConfig) } catch { throw ValidationError("\(error)") }
+        let baseDir = URL(fileURLWithPath: config).deletingLastPathComponent().path
+        let auditPath = dc.daemon.audit.map { $0.hasPrefix("/") ? $0 : baseDir + "/" + $0 }
+            ?? (dataDir == Self.memoryData ? ":memory:" : dataDir + "/audit.db")
+        var s = DaemonSetup.Settings(config: dc, baseDir: baseDir, auditPath: auditPath)
+        s.queryURL = dc.daemon.queryURL
+        if let tf = dc.daemon.tokenFile {
+            let path = tf.hasPrefix("/") ? tf : baseDir + "/" + tf
+            let t = ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !t.isEmpty else { throw ValidationError("daemon.token_file \(path): cannot read it, or it is empty") }
+            s.bearerToken = t
+        }
+        let runner: EngineRunner
+        do {
+            runner = try await DaemonSetup.makeRunner(s, clock: clock, localReader: store.reader, appender: store.appender,
+                                                      logger: logger)
+        } catch { throw ValidationError("\(error)") }
+        server.addLoop("remediation engine") { try await runner.run() }
+        server.addService(PolicyReloadService(file: config, runner: runner, logger: logger))
+        logger.notice("remediation engine runs in this process", metadata: ["audit": "\(auditPath)", "driver": "\(dc.driver.kind.rawValue)"])
+        return runner
     }
 
     /// `--data :memory:`
@@ -232,5 +302,5 @@ struct ServeCommand: AsyncParsableCommand {
     /// Top-level config sections owned by other modules (the remediation engine's `policies:`, `drivers:`), decoded
     /// by their own types through the same strict decoder.
     /// Sections other modules own: the remediation engine's `policies:` (validated now, acted on by the daemon).
-    static let configSections: [ConfigSection] = policySections
+    static let configSections: [ConfigSection] = daemonConfigSections
 }

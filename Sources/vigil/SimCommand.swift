@@ -31,6 +31,29 @@ struct SimCommand: AsyncParsableCommand {
               vigil sim --dataset google2019_cpu_5m --crash-rate 1 --audit vigil-audit.jsonl
               vigil sim --dataset nasa_http_1995_07_02_7d --policy-file policy.yml --hours 24
               vigil sim --bench-decisions 100,1000,10000   # engine decision time as the fleet grows
+              vigil sim --dataset nasa_http_1995_07_02_7d --hours 48 --plot sim.svg
+              vigil sim --dataset nasa_http_1995_07_02_7d --hours 24 \
+                --faults 'crash:rate=1/day; crashloop@6h:instance=svc-2,count=5; surge@12h:factor=3,duration=1h'
+
+            FAULTS (--faults SPEC; OFFSET is a duration from the start: 90s, 30m, 6h, 1d; seeded by --seed):
+              SPEC := FAULT (';' FAULT)*     FAULT := KIND ['@' OFFSET] [':' KEY=VALUE (',' KEY=VALUE)*]
+              crash:rate=R                   random crashes, R per instance-day (1/day, 0.5/h, 3/d)
+              crash@T[:instance=ID]          one crash (no instance: a seeded pick among the running ones)
+              crashloop@T[:instance=ID][,count=N][,after=DUR]
+                                             crashes at T, then DUR (30s) after each time it is ready; N (5) in all
+              leak@T[:instance=ID],rate=R[,limit=SIZE]
+                                             memory grows R (10%/h, 200MiB/h) from 25 % of SIZE (2GiB) until
+                                             OOM-killed; every incarnation leaks again
+              host-degrade@T[:host=ID][,fail_after=DUR][,down_after=DUR][,repair_after=DUR]
+                                             degraded at T, unreachable after 30m (instances unknown, not fenced),
+                                             down 5m later (fenced), up again after repair_after (never by default)
+              surge@T[:factor=F][,duration=DUR]   demand × F (2) for DUR (1h)
+
+            VM placement (--cluster FILE: a long CSV vm,timestamp,cpu[,memory]; cpu in cores, memory in GiB):
+              vigil sim --cluster Datasets/cluster_bitbrains_dev.csv                 # vigil vs static vs threshold
+              vigil sim --cluster Datasets/cluster_bitbrains_test.csv --placement vigil --json --failures 4
+              vigil sim --generate-cluster synth.csv --vms 200 --days 7 --seed 3    # a seeded synthetic fleet
+              vigil sim --bench-placement 100,1000                                  # planner time, 20 VMs per host
             """
     )
 
@@ -73,8 +96,14 @@ struct SimCommand: AsyncParsableCommand {
     @Option(help: "Noise: standard deviation of the log demand factor (0 = off).")
     var noise = 0.05
 
-    @Option(help: "Injected crashes per instance-day.")
+    @Option(help: "Injected crashes per instance-day (the same as --faults 'crash:rate=R/day').")
     var crashRate = 0.0
+
+    @Option(help: ArgumentHelp("Faults to inject, ';'-separated (repeatable); see FAULTS below.", valueName: "spec"))
+    var faults: [String] = []
+
+    @Option(help: "Score only from this many hours after the start (a held-out span after a warm-up).")
+    var scoreFrom: Double?
 
     @Option(help: "Write Vigil's audit log (JSON lines) here.")
     var audit: String?
@@ -82,10 +111,16 @@ struct SimCommand: AsyncParsableCommand {
     @Flag(help: "One JSON object instead of a table.")
     var json = false
 
+    @OptionGroup(title: "VM placement (--cluster)") var clusterArgs: SimClusterArguments
+
+    @Option(help: "Write an SVG: demand, capacity and violations over time, and the cost-versus-violations curves (Vigil at quantiles 0.8/0.9/0.95/0.98, HPA at targets 0.5/0.6/0.7/0.8; 8 extra runs). With --cluster: powered hosts and utilisation over time per placement.")
+    var plot: String?
+
     @Option(help: "Instead of a replay: time one engine step for these instance counts (comma-separated; 10 per group).")
     var benchDecisions: String?
 
     func run() async throws {
+        if clusterArgs.isRequested { return try clusterArgs.run(seed: seed, hours: hours, json: json, audit: audit, plot: plot) }
         if let b = benchDecisions {
             let counts = b.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) }
             guard !counts.isEmpty, counts.allSatisfy({ $0 >= 10 }) else { throw ValidationError("--bench-decisions: counts ≥ 10, e.g. 100,1000,10000") }
@@ -122,6 +157,14 @@ struct SimCommand: AsyncParsableCommand {
         o.quantile = quantile
         o.noise = noise
         o.crashesPerInstanceDay = crashRate
+        o.recordSeries = plot != nil
+        if !faults.isEmpty {
+            do { o.faults = try FaultPlan.parse(faults.joined(separator: ";")) } catch { throw ValidationError("\(error)") }
+        }
+        if let s = scoreFrom {
+            guard s >= 0 else { throw ValidationError("--score-from must be ≥ 0 hours") }
+            o.scoreFromHours = s
+        }
         if let f = policyFile { o.vigilPolicy = try loadSimPolicy(path: f) }
         let kinds: [SimPolicy]
         if policy == "all" { kinds = [.vigil, .hpa, .static, .oracle] } else {
@@ -147,10 +190,34 @@ struct SimCommand: AsyncParsableCommand {
             if tty { FileHandle.standardError.write(Data(String(format: "\r%@: done in %.1f s\n", k.rawValue, Date().timeIntervalSince(started)).utf8)) }
             results.append(r)
         }
+        if let out = plot {
+            var curves: [String: [SimPlot.Point]] = [:]
+            var c = o
+            c.recordSeries = false
+            for q in [0.8, 0.9, 0.95, 0.98] {
+                c.quantile = q
+                if var vp = o.vigilPolicy { vp.quantile = q; c.vigilPolicy = vp }
+                let r = await Simulation.run(.vigil, demand: demand, options: c)
+                curves["vigil", default: []].append(SimPlot.Point(label: "q \(q)", instanceHours: r.instanceHours, violationMinutes: r.sloViolationMinutes))
+            }
+            c = o
+            c.recordSeries = false
+            for u in [0.5, 0.6, 0.7, 0.8] {
+                c.target = u
+                let r = await Simulation.run(.hpa, demand: demand, options: c)
+                curves["hpa", default: []].append(SimPlot.Point(label: "target \(u)", instanceHours: r.instanceHours, violationMinutes: r.sloViolationMinutes))
+            }
+            let svg = SimPlot.render(title: "vigil sim \(path) (seed \(seed))",
+                                     runs: results.compactMap { r in r.series.map { (r.policy, $0) } }, curves: curves)
+            do { try Data(svg.utf8).write(to: URL(fileURLWithPath: out)) } catch { throw ValidationError("--plot: cannot write \(out): \(error.localizedDescription)") }
+            FileHandle.standardError.write(Data("wrote \(out)\n".utf8))
+        }
         let hpa = results.first { $0.policy == "hpa" }
         if json {
             var obj: [String: Any] = ["trace": path, "seed": seed, "peak_instances": peakInstances, "startup_s": Double(o.startupMs) / 1000,
                                       "target": target, "quantile": quantile, "noise": noise, "crash_rate": crashRate]
+            if !faults.isEmpty { obj["faults"] = faults.joined(separator: ";") }
+            if let s = scoreFrom { obj["score_from_hours"] = s }
             var pol: [String: Any] = [:]
             let enc = JSONEncoder()
             for r in results {
@@ -175,13 +242,21 @@ struct SimCommand: AsyncParsableCommand {
                          r.policy, r.instanceHours, cr, r.sloViolationMinutes, vr, r.meanUtilization, r.actions, r.restarts,
                          r.availability, r.mttrSeconds.map { String(format: "%.0f", $0) } ?? "-", r.thetaU, r.thetaO, r.tauU, r.tauO, r.jitter))
         }
+        if !o.faults.isEmpty || crashRate > 0 {
+            print("faults: policy  crashes  oom  hosts-lost  restarts  relocations  fences  pages  missed  fault-availability")
+            for r in results {
+                print(String(format: "        %-7@ %7d  %3d  %10d  %8d  %11d  %6d  %5d  %6d  %.6f", r.policy, r.crashes, r.oomKills,
+                             r.hostFailures, r.restarts, r.relocations, r.fences, r.pages, r.faultsMissed, r.faultAvailability))
+            }
+        }
     }
 }
 
 /// Reads a policy file for `vigil sim`: `policies:` mapping group names to `GroupPolicy`; the group `svc` or the only
 /// one. The one place that decodes policy YAML here: swap to `VigilConfig`'s strict decoder when it lands.
 /// The remediation engine's sections of `vigil.yml` (docs/engine.md): `policies:` maps a group name to its policy.
-let policySections: [ConfigSection] = [ConfigSection("policies", [String: GroupPolicy].self)]
+let policySections: [ConfigSection] = [ConfigSection("policies", [String: GroupPolicy].self),
+                                       ConfigSection("placement", PlacementConfig.self)]
 
 func loadSimPolicy(path: String) throws -> GroupPolicy {
     // The one strict config loader (file:line:column errors, unknown keys refused), as `vigil serve` reads it.

@@ -11,10 +11,12 @@ struct Vigil: AsyncParsableCommand {
               vigil serve --data ./data                 # ingestion + query API on 127.0.0.1:9470
               vigil tsdb stats --data ./data            # what is in a data directory
               vigil bench store                         # store benchmark (see BENCHMARKS.md)
+              vigil top                                 # live terminal view of a running server
             """,
         version: VigilVersion.string,
         subcommands: [
             ServeCommand.self,
+            DaemonCommand.self,
             ConfigCommand.self,
             TSDBCommand.self,
             QueryCommand.self,
@@ -25,6 +27,8 @@ struct Vigil: AsyncParsableCommand {
             EvalCommand.self,
             ReplayCommand.self,
             SimCommand.self,
+            DemoCommand.self,
+            TopCommand.self,
         ]
     )
 }

@@ -69,6 +69,26 @@ import VigilCore
         try await c.sleep(millis: 20)
         #expect(c.nowMillis() >= before + 20)
     }
+
+    @Test func acceleratedClockStartsWhereToldAndRunsFaster() async throws {
+        let start: Int64 = 1_600_000_000_000
+        let c = AcceleratedClock(speed: 1000, startMillis: start)
+        #expect(c.nowMillis() >= start)
+        let wall = WallClock()
+        let w0 = wall.nowMillis()
+        // 60 s of clock time at 1000× is 60 ms of wall time; it must not return early on the clock
+        try await c.sleep(millis: 60_000)
+        #expect(c.nowMillis() >= start + 60_000)
+        // and it took at least the compressed wall time (never a timing upper bound here)
+        #expect(wall.nowMillis() - w0 >= 59)
+    }
+
+    @Test func acceleratedClockSleepIsCancellable() async throws {
+        let c = AcceleratedClock(speed: 2)
+        let t = Task { try await c.sleep(millis: 3_600_000) }
+        t.cancel()
+        await #expect(throws: CancellationError.self) { try await t.value }
+    }
 }
 
 private actor OrderLog {

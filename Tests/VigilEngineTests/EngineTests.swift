@@ -96,6 +96,23 @@ struct EngineGateTests {
         #expect(done.first?.to == 2)
     }
 
+    /// A group at its minimum with no load is not held by the stabilization window (nothing to scale in to), and
+    /// one above its minimum is held only down to the minimum: the audit says the bound, not the window, stops it.
+    @Test func stabilizationNeverHoldsBelowTheMinimum() async {
+        var p = hpaPolicy()
+        p.minReplicas = 2
+        let atMin = await Harness(p, replicas: 2)
+        await atMin.run(from: 0, to: 600_000) { _ in 0 }
+        #expect(atMin.records(nil, .blocked).allSatisfy { $0.gate != "stabilization" }, "\(atMin.audit.records())")
+        #expect(atMin.records(nil, .executed).isEmpty)
+        let above = await Harness(p, replicas: 6)
+        await above.run(from: 0, to: 600_000) { $0 < 60_000 ? 1.5 : 0 }
+        let held = above.records(.scaleIn, .blocked).filter { $0.gate == "stabilization" }
+        #expect(!held.isEmpty && held.allSatisfy { ($0.to ?? 0) >= 2 }, "\(above.audit.records())")
+        #expect(above.records(.scaleIn, .executed).last?.to == 2)
+        #expect(await above.spec == 2)
+    }
+
     @Test func dryRunRecordsAndExecutesNothing() async {
         var p = hpaPolicy()
         p.mode = .dryRun

@@ -74,6 +74,36 @@ struct RemediationTests {
         #expect(await h.sim.counters.splitBrainRefused == 0)
     }
 
+    /// A degraded host (a failure is expected): its running instances are live-migrated to healthy hosts, at most
+    /// two per step, each decided once; none lands on a degraded host. In dry-run the moves are recorded once each
+    /// and nothing moves.
+    @Test func evacuatesADegradedHost() async {
+        for dryRun in [false, true] {
+            var p = policy()
+            if dryRun { p.mode = .dryRun }
+            let h = await Harness(p, replicas: 8, hosts: 3)
+            await h.run(from: 0, to: 60_000, load: { _ in 1 })  // all running
+            let victim = await h.sim.instances(of: "web")[0].host
+            let on = await h.sim.instances(of: "web").filter { $0.host == victim }.map(\.id)
+            #expect(on.count >= 2)
+            await h.sim.setHost(victim, .degraded)
+            await h.run(from: 60_000, to: 180_000, load: { _ in 1 })
+            let ev = h.audit.records().filter { $0.kind == .evacuate }
+            #expect(Set(ev.compactMap(\.instance)) == Set(on) && ev.count == on.count, "\(ev.map(\.reason))")
+            let after = await h.sim.instances(of: "web")
+            if dryRun {
+                #expect(ev.allSatisfy { $0.result == .dryRun })
+                #expect(after.filter { $0.host == victim }.count == on.count)
+            } else {
+                #expect(ev.allSatisfy { $0.result == .executed && $0.reason.contains("is degraded") })
+                #expect(Dictionary(grouping: ev, by: \.t).values.allSatisfy { $0.count <= 2 }, "two per step at most")
+                #expect(after.allSatisfy { $0.host != victim && $0.state == .running })
+                #expect(await h.sim.counters.migrations == on.count)
+                #expect(await h.sim.counters.splitBrainRefused == 0)
+            }
+        }
+    }
+
     /// Half the fleet failing at once: the engine pages once and restarts nothing.
     @Test func massFailureBrakePages() async {
         let h = await Harness(policy(), replicas: 4)

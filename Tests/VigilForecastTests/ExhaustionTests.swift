@@ -1,4 +1,5 @@
 import Foundation
+import VigilTestSupport
 import Testing
 @testable import VigilForecast
 
@@ -166,14 +167,12 @@ private func series(_ n: Int, _ f: (Int) -> Double) -> (t: [Double], v: [Double]
     /// measured figures that a broken estimator (no warnings, or warnings everywhere) cannot pass.
     @Test(.enabled(if: FileManager.default.fileExists(atPath: sharedDatasets.appendingPathComponent("bitbrains_rnd").path)
         && FileManager.default.isExecutableFile(atPath: "/usr/bin/python3"), "../shared/datasets/bitbrains_rnd or python3 not present"))
-    func bitbrainsInjectedLeaks() throws {
+    func bitbrainsInjectedLeaks() async throws {
         let out = tempPath("exhaustion-bitbrains.csv")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        p.arguments = [repoRoot.appendingPathComponent("scripts/datasets/inject_exhaustion.py").path, "--vms", "6", "--out", out,
-                       "--dataset", sharedDatasets.appendingPathComponent("bitbrains_rnd/vm_metrics_2013-08_21d.csv.gz").path]
-        try p.run(); p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
+        let r = try await runProcess("/usr/bin/python3", [
+            repoRoot.appendingPathComponent("scripts/datasets/inject_exhaustion.py").path, "--vms", "6", "--out", out,
+            "--dataset", sharedDatasets.appendingPathComponent("bitbrains_rnd/vm_metrics_2013-08_21d.csv.gz").path], timeout: 300)
+        #expect(r.status == 0, "\(r.err.suffix(2000))")
         let streams = try ExhaustionEvaluation.load(path: out)
         #expect(streams.count == 6)
         let c = streams.reduce(ExhaustionCounts()) { acc, s in

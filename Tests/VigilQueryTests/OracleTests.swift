@@ -1,4 +1,5 @@
 import Foundation
+import VigilTestSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -10,9 +11,7 @@ import VigilStore
 /// Differential test: Prometheus 2.42 (the Debian package) and Vigil get the same data; every query of
 /// corpus/queries.promql runs against both as instant queries and as range queries; answers must agree.
 @Suite(.serialized) struct OracleTests {
-    static let prometheusPath = "/usr/bin/prometheus"
 
-    static let prometheusAvailable = FileManager.default.isExecutableFile(atPath: prometheusPath)
 
     /// Every query above the corpus' errors section parses; the ones in it fail to parse or to evaluate.
     @Test func corpusHasEnoughQueriesAndTheyParse() throws {
@@ -37,12 +36,12 @@ import VigilStore
         }
     }
 
-    @Test(.enabled(if: OracleTests.prometheusAvailable,
-                   "needs \(OracleTests.prometheusPath) (Debian's prometheus 2.42 package; `make test` installs it)"))
+    @Test(.enabled(if: prometheusAvailable,
+                   "needs \(prometheusPath) (Debian's prometheus 2.42 package; `make test` installs it)"))
     func oracleAgainstPrometheus() async throws {
         let queries = try OracleTests.loadCorpus()
         let data = OracleData.series()
-        let prom = try await PrometheusProcess.start()
+        let prom = try await PrometheusTestServer.start()
         defer { prom.stop() }
         try await prom.remoteWrite(data)
         // Let the head become queryable for all series.
@@ -215,173 +214,7 @@ import VigilStore
     }
 }
 
-/// A Prometheus server started for the test on a free loopback port with a temporary TSDB; stopped by `stop()`.
-final class PrometheusProcess: @unchecked Sendable {
-    let process: Process
-    let dir: URL
-    let base: String
-
-    private init(process: Process, dir: URL, base: String) {
-        self.process = process
-        self.dir = dir
-        self.base = base
-    }
-
-    static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_port = 0
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
-        }
-        _ = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) }
-        }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
-
-    static func start() async throws -> PrometheusProcess {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-oracle-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        let config = dir.appendingPathComponent("prometheus.yml")
-        try "global:\n  scrape_interval: 1h\n".write(to: config, atomically: true, encoding: .utf8)
-        let port = freePort()
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: OracleTests.prometheusPath)
-        p.arguments = [
-            "--config.file=\(config.path)", "--storage.tsdb.path=\(dir.appendingPathComponent("data").path)",
-            "--web.listen-address=127.0.0.1:\(port)", "--web.enable-remote-write-receiver", "--log.level=error",
-        ]
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let prom = PrometheusProcess(process: p, dir: dir, base: "http://127.0.0.1:\(port)")
-        // wait for readiness, bounded
-        for _ in 0..<150 {
-            if let (_, r) = try? await URLSession.shared.data(from: URL(string: prom.base + "/-/ready")!),
-               (r as? HTTPURLResponse)?.statusCode == 200 {
-                return prom
-            }
-            try await Task.sleep(nanoseconds: 200_000_000)
-        }
-        prom.stop()
-        throw TestFailure("prometheus did not become ready")
-    }
-
-    func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
-        try? FileManager.default.removeItem(at: dir)
-    }
-
-    func get(_ path: String, _ params: [String: String]) async throws -> Data {
-        var c = URLComponents(string: base + path)!
-        c.queryItems = params.sorted { $0.key < $1.key }.map { URLQueryItem(name: $0.key, value: $0.value) }
-        // '+' must be encoded in query values
-        c.percentEncodedQuery = c.percentEncodedQuery?.replacingOccurrences(of: "+", with: "%2B")
-        var req = URLRequest(url: c.url!)
-        req.timeoutInterval = 30
-        let (d, _) = try await URLSession.shared.data(for: req)
-        return d
-    }
-
-    func remoteWrite(_ series: [SeriesSamples]) async throws {
-        let body = RemoteWriteEncoder.snappyLiteral(RemoteWriteEncoder.writeRequest(series))
-        var req = URLRequest(url: URL(string: base + "/api/v1/write")!)
-        req.httpMethod = "POST"
-        req.setValue("snappy", forHTTPHeaderField: "Content-Encoding")
-        req.setValue("application/x-protobuf", forHTTPHeaderField: "Content-Type")
-        req.setValue("0.1.0", forHTTPHeaderField: "X-Prometheus-Remote-Write-Version")
-        req.httpBody = body
-        req.timeoutInterval = 60
-        let (d, r) = try await URLSession.shared.data(for: req)
-        let code = (r as? HTTPURLResponse)?.statusCode ?? 0
-        if code / 100 != 2 { throw TestFailure("remote_write: HTTP \(code): \(String(decoding: d, as: UTF8.self))") }
-    }
-
-    func waitForSeries(count: Int) async throws {
-        for _ in 0..<50 {
-            let d = try await get("/api/v1/series", ["match[]": "{__name__=~\".+\"}", "start": "0", "end": "2000000000"])
-            if let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any], let a = o["data"] as? [Any], a.count >= count {
-                return
-            }
-            try await Task.sleep(nanoseconds: 100_000_000)
-        }
-        throw TestFailure("prometheus does not show the written series")
-    }
-}
-
 struct TestFailure: Error, CustomStringConvertible {
     let description: String
     init(_ d: String) { description = d }
-}
-
-/// remote_write 1.0 bodies: protobuf WriteRequest, snappy block format (literal-only, valid for any decoder).
-enum RemoteWriteEncoder {
-    static func varint(_ v: UInt64, _ out: inout [UInt8]) {
-        var x = v
-        while x >= 0x80 {
-            out.append(UInt8(x & 0x7F) | 0x80)
-            x >>= 7
-        }
-        out.append(UInt8(x))
-    }
-
-    static func lengthDelimited(_ field: UInt64, _ payload: [UInt8], _ out: inout [UInt8]) {
-        varint(field << 3 | 2, &out)
-        varint(UInt64(payload.count), &out)
-        out += payload
-    }
-
-    static func writeRequest(_ series: [SeriesSamples]) -> [UInt8] {
-        var out: [UInt8] = []
-        for s in series {
-            var ts: [UInt8] = []
-            for l in s.labels {
-                var lb: [UInt8] = []
-                lengthDelimited(1, Array(l.name.utf8), &lb)
-                lengthDelimited(2, Array(l.value.utf8), &lb)
-                lengthDelimited(1, lb, &ts)
-            }
-            for i in 0..<s.count {
-                var sb: [UInt8] = []
-                varint(1 << 3 | 1, &sb)
-                withUnsafeBytes(of: s.values[i].bitPattern.littleEndian) { sb += $0 }
-                varint(2 << 3 | 0, &sb)
-                varint(UInt64(bitPattern: s.timestamps[i]), &sb)
-                lengthDelimited(2, sb, &ts)
-            }
-            lengthDelimited(1, ts, &out)
-        }
-        return out
-    }
-
-    static func snappyLiteral(_ data: [UInt8]) -> Data {
-        var out: [UInt8] = []
-        varint(UInt64(data.count), &out)
-        var i = 0
-        while i < data.count {
-            let n = min(65536, data.count - i)
-            let l = n - 1
-            if l < 60 {
-                out.append(UInt8(l << 2))
-            } else if l < 256 {
-                out.append(60 << 2)
-                out.append(UInt8(l))
-            } else {
-                out.append(61 << 2)
-                out.append(UInt8(l & 0xFF))
-                out.append(UInt8(l >> 8))
-            }
-            out += data[i..<(i + n)]
-            i += n
-        }
-        return Data(out)
-    }
 }

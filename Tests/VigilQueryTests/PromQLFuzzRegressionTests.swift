@@ -4,20 +4,19 @@ import VigilQuery
 /// Inputs the `promql` fuzz target (Fuzz/, docs/fuzzing.md) found breaking the print → parse round trip.
 @Suite struct PromQLFuzzRegressionTests {
     /// A keyword under a unary plus parses as a metric name (`0++bool`, `a * +on + b`); the printer drops the
-    /// unary plus and prints `0 + bool` / `a * on + b`, which no longer parse (the keyword is then the bool
-    /// modifier or a grouping). Prometheus lexes keywords as keywords everywhere, so it rejects these queries. Either answer is fine here: reject the query,
-    /// or print it so that it parses back the same. Not fixed in the fuzz branch (VigilQuery belongs to the
-    /// parser hardening work): recorded as a known issue, which fails this test once the parser is fixed so the
-    /// wrapper gets removed.
-    @Test func unaryPlusBoolRoundTrips() {
-        withKnownIssue("fuzz finding: a keyword under a unary plus prints without it (`0++bool` → `0 + bool`) and does not parse back") {
-            for q in ["0++bool", "0 + +Bool", "2 < b <= +bool + bob", "a * +on + b"] {
-                guard let e = try? Parser.parse(q) else { continue }
-                let printed = e.description
-                let again = try? Parser.parse(printed)
-                #expect(again?.description == printed, "\(q) printed as \(printed)")
-            }
+    /// unary plus, and used to print `0 + bool` / `a * on + b`, which read back as the bool modifier or a grouping
+    /// and failed to parse. Prometheus lexes keywords as keywords everywhere, so it rejects these queries; either
+    /// answer is fine here. The printer now parenthesises a right-hand side that starts with a modifier keyword.
+    @Test
+    func keywordUnderUnaryPlusPrintsSoThatItParsesBack() throws {
+        for q in ["0++bool", "0 + +Bool", "2 < b <= +bool + bob", "a * +on + b", "x / +group_left", "y - +ignoring"] {
+            let e = try Parser.parse(q)
+            let printed = e.description
+            let again = try Parser.parse(printed)
+            #expect(again.description == printed, "\(q) printed as \(printed)")
         }
+        #expect(try Parser.parse("0++bool").description == "0 + (bool)")
+        #expect(try Parser.parse("a * +on + b").description == "a * (on) + b")
     }
 
     /// 690 nested parentheses (`+sum((((…`) overflowed the stack in `Parser.parseUnary` under ASan; a release

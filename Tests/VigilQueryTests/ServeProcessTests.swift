@@ -19,7 +19,7 @@ import VigilTestSupport
             let exe = try #require(vigilExecutable(), "vigil executable not found; run swift build first")
             dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-serve-query-\(UUID().uuidString)")
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            let port = PrometheusProcess.freePort()
+            let port = freePort()
             base = "http://127.0.0.1:\(port)"
             process.executableURL = URL(fileURLWithPath: exe)
             process.arguments = ["serve", "--listen", "127.0.0.1:\(port)", "--data", dir.path, "--log-level", "error"] + extraArgs

@@ -4,6 +4,8 @@ import Synchronization
 import Testing
 import VigilCore
 @testable import VigilServer
+@testable import VigilIngestPath
+@testable import VigilCollectors
 
 @Suite("Config and collectors") struct CollectorTests {
     @Test func configParses() throws {

@@ -3,10 +3,14 @@ import Foundation
 import FoundationNetworking
 #endif
 import Testing
+import VigilDaemon
 import VigilTestSupport
 import VigilCore
 import VigilForecast
 @testable import VigilServer
+@testable import VigilIngestPath
+@testable import VigilCollectors
+@testable import VigilOnline
 
 /// `vigil config check` and `vigil serve --data :memory:` through the real binary (built by `swift build`), and the
 /// demo config through the same checks `vigil serve` makes.
@@ -15,35 +19,28 @@ import VigilForecast
     static let binary = vigilExecutable() ?? ""
     static var hasBinary: Bool { vigilExecutable() != nil }
 
-    static func run(_ args: [String], cwd: URL = repoRoot) throws -> (Int32, String, String) {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = args
-        p.currentDirectoryURL = cwd
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
+    static func run(_ args: [String], cwd: URL = repoRoot) async throws -> (Int32, String, String) {
+        let r = try await runProcess(binary, args, cwd: cwd, timeout: 120)
+        return (r.status, r.out, r.err)
     }
 
-    /// `make demo`'s config decodes, its selectors parse and its model files load.
+    /// `make demo`'s config (serve + daemon) decodes with every section `vigil serve --with-daemon` knows, and its
+    /// selectors parse.
     @Test func demoConfigIsValid() throws {
-        let c = try VigilConfig.loadChecked(file: Self.repoRoot.appendingPathComponent("scripts/demo-vigil.yml").path)
-        #expect(c.forecast?.selectors.count == 1 && c.libvirt != nil && c.hostCollector)
+        let c = try VigilConfig.loadChecked(file: Self.repoRoot.appendingPathComponent("scripts/demo-vigil.yml").path,
+                                            sections: daemonConfigSections)
+        #expect(c.forecast?.selectors.count == 2 && c.forecast?.interval == .seconds(300))
     }
 
     @Test(.enabled(if: hasBinary, "needs the vigil binary: swift build --product vigil"))
-    func configCheckCommand() throws {
-        let (rc, out, _) = try Self.run(["config", "check", "scripts/demo-vigil.yml"])
-        #expect(rc == 0 && out.hasPrefix("scripts/demo-vigil.yml: valid") && out.contains("forecast: every 10s"), "\(out)")
+    func configCheckCommand() async throws {
+        let (rc, out, _) = try await Self.run(["config", "check", "scripts/demo-vigil.yml"])
+        #expect(rc == 0 && out.hasPrefix("scripts/demo-vigil.yml: valid") && out.contains("forecast: every 5m"), "\(out)")
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-cfg-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         try "scrape_configs:\n  - job_name: a\n    scrape_interval: 5s\n    targets: [\"x:1\"]\n".write(to: dir.appendingPathComponent("bad.yml"), atomically: true, encoding: .utf8)
-        let (rc2, out2, err2) = try Self.run(["config", "check", "bad.yml"], cwd: dir)
+        let (rc2, out2, err2) = try await Self.run(["config", "check", "bad.yml"], cwd: dir)
         #expect(rc2 == 1 && out2.isEmpty)
         #expect(err2.hasPrefix(#"bad.yml:4:5: scrape_configs[0].targets: unknown key "targets""#), "\(err2)")
     }
@@ -102,7 +99,8 @@ import VigilForecast
         let first = try VigilConfig.loadChecked(file: file.path)
         let store = MemoryStore()
         let server = VigilServer(options: ServerOptions(), appender: store, reader: store, decoders: StoreWiring.decoders())
-        let scrapes = ScrapeManager(server: server, configs: first.scrapeConfigs)
+        let scrapes = ScrapeManager(ingestor: server.ingestor, decoders: server.decoders, logger: server.logger,
+                                    clock: server.options.clock, configs: first.scrapeConfigs)
         let forecaster = OnlineForecaster(reader: store, appender: store, config: try first.forecast!.onlineConfiguration())
         let loop = OnlineModelLoop(forecaster: forecaster, interval: .seconds(30), clock: WallClock(), metrics: SelfMetrics(), logger: .init(label: "t"))
         let task = Task { await scrapes.run() }
@@ -110,7 +108,7 @@ import VigilForecast
         for _ in 0..<1000 where scrapes.runningTargets.isEmpty { await Task.yield() }
         #expect(scrapes.runningTargets == ["a/127.0.0.1:1", "a/127.0.0.1:2"])
 
-        let reloader = ConfigReloader(file: file.path, sections: [], current: first, scrapes: scrapes, forecast: loop, logger: .init(label: "t"))
+        let reloader = ConfigReloader(file: file.path, sections: [], current: first, scrapes: { scrapes.apply($0) }, forecast: loop, logger: .init(label: "t"))
         try write("""
             global:
               scrape_interval: 30s

@@ -4,6 +4,7 @@ import VigilTestSupport
 import VigilCore
 import VigilIngest
 @testable import VigilServer
+@testable import VigilIngestPath
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -22,7 +23,7 @@ final class ServeProcess: Sendable {
         let exe = try #require(vigilExecutable(), "vigil executable not found next to \(CommandLine.arguments[0]); run swift build first")
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("vigil-hygiene-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        port = try freePort()
+        port = freePort()
         let args = ["serve", "--data", dir.appendingPathComponent("data").path, "--listen", "127.0.0.1:\(port)"] + flags
         if let openFileLimit {
             child = try Child("/bin/sh", ["-c", "ulimit -n \(openFileLimit) && exec \"$0\" \"$@\"", exe] + args,
@@ -395,7 +396,7 @@ struct ConnectionHygieneTests {
     /// whole (its last metric is stored after the flush) and counted; a malformed one is counted and logged.
     @Test(.timeLimit(.minutes(2)))
     func bigStatsDDatagramsAreReadWholeAndCounted() async throws {
-        let udpPort = try freePort()
+        let udpPort = freePort()
         let s = try await ServeProcess(["--statsd-listen", ":\(udpPort)"])
         defer { s.finish() }
         #expect(s.child.output.contains("127.0.0.1:\(udpPort)"), "a bare :PORT for StatsD must bind loopback")

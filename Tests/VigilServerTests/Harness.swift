@@ -7,6 +7,9 @@ import Testing
 import VigilCore
 import VigilStore
 @testable import VigilServer
+@testable import VigilIngestPath
+@testable import VigilOnline
+import VigilCollectors
 
 /// A VigilServer on 127.0.0.1 with an ephemeral port, stopped by `stop()`.
 final class TestServer: Sendable {
@@ -29,6 +32,12 @@ final class TestServer: Sendable {
         logger.logLevel = .critical
         let server = VigilServer(options: opts, appender: store, reader: store,
                                  decoders: decoders ?? StoreWiring.decoders(limits: opts.limits), logger: logger)
+        // The collectors the options ask for, each a loop of the server, as `vigil serve` wires them (ServeCommand).
+        for c in Collectors.loops(config: opts.config, graphite: opts.graphiteListen, statsd: opts.statsdListen,
+                                  statsdFlushInterval: opts.statsdFlushInterval, ingestor: server.ingestor,
+                                  decoders: server.decoders, logger: logger, clock: opts.clock) {
+            server.addLoop(c.name, c.run)
+        }
         configure(server)
         let (stream, cont) = AsyncStream<Int>.makeStream()
         let task = Task { try await server.run { port in cont.yield(port) } }
@@ -58,6 +67,18 @@ final class TestServer: Sendable {
     }
 
     func sampleCount() throws -> Int { try everything().reduce(0) { $0 + $1.count } }
+}
+
+extension VigilServer {
+    /// The online model loop for `config`, run as one of this server's loops: what `vigil serve` wires for a
+    /// `forecast:` section (ServeCommand), for tests that start a server in-process.
+    @discardableResult
+    func enableOnlineForecaster(_ config: ForecastConfig, appender: any SampleAppender) throws -> OnlineModelLoop {
+        let loop = try OnlineModelLoop.make(config, reader: reader, appender: appender, clock: options.clock,
+                                            metrics: metrics, logger: logger)
+        addLoop("online forecaster") { await loop.run() }
+        return loop
+    }
 }
 
 /// The store tests run against: the real SQLite store in a temp dir, fsync per append.

@@ -6,6 +6,8 @@ import Testing
 import VigilCore
 import VigilStore
 @testable import VigilServer
+@testable import VigilIngestPath
+@testable import VigilCollectors
 
 /// The libvirt collector against libvirt's real in-process test driver: `test:///default` (one running domain
 /// "test", shared by every connection of the process, so these tests only read it) and driver files written to a

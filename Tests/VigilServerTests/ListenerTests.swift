@@ -3,6 +3,8 @@ import Testing
 import VigilCore
 import VigilIngest
 @testable import VigilServer
+@testable import VigilIngestPath
+@testable import VigilCollectors
 
 @Suite("Graphite and StatsD listeners") struct ListenerTests {
     @Test(.timeLimit(.minutes(1))) func graphiteLinesOverTCP() async throws {

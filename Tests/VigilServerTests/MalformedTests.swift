@@ -3,6 +3,8 @@ import Testing
 import VigilCore
 import VigilIngest
 @testable import VigilServer
+@testable import VigilIngestPath
+@testable import VigilCollectors
 
 /// Minimal protobuf writers for hand-made (broken) remote_write bodies.
 private func pbLen(_ field: UInt64, _ payload: [UInt8]) -> [UInt8] { varint(field << 3 | 2) + varint(UInt64(payload.count)) + payload }

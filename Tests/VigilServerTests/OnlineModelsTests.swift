@@ -4,6 +4,8 @@ import VigilCore
 import Synchronization
 import VigilForecast
 @testable import VigilServer
+@testable import VigilIngestPath
+@testable import VigilOnline
 
 @Suite struct OnlineModelsTests {
     @Test func parsesForecastSection() throws {
@@ -61,7 +63,7 @@ import VigilForecast
         })
         var forecasts: [SeriesSamples] = []
         var scores: [SeriesSamples] = []
-        for _ in 0..<150 {  // at most ~30 s
+        for _ in 0..<600 {  // at most ~2 min (the whole suite shares two cores; alone this takes under a second)
             forecasts = try ts.store.select([LabelMatcher.equal("__name__", "vigil_forecast")], mint: .min, maxt: .max)
             scores = try ts.store.select([LabelMatcher.equal("__name__", "vigil_anomaly_score")], mint: .min, maxt: .max)
             if Set(forecasts.compactMap { $0.labels["host"] }).count == 2 && scores.count == 2 { break }
@@ -74,6 +76,14 @@ import VigilForecast
         #expect(!median.isEmpty && median.allSatisfy { $0 > 20 && $0 < 80 }, "forecasts \(median)")
         #expect(scores.count == 2)
         #expect(scores.flatMap(\.values).allSatisfy { $0 >= 0 && $0 <= 1 })
+        // The loop registered its metrics in the server's one registry: /metrics shows them with their type (set
+        // when the tick that wrote the forecasts returns, so polled, bounded).
+        let exposition = try await eventually(10, "forecaster metrics on /metrics") { () async throws -> String? in
+            let t = try await http("GET", ts.base + "/metrics").text
+            return t.contains("vigil_forecaster_tick_seconds ") ? t : nil
+        }
+        #expect(exposition.contains("# TYPE vigil_forecaster_series_forecast gauge\nvigil_forecaster_series_forecast "))
+        #expect(exposition.contains("# TYPE vigil_forecaster_refits_total counter\n"))
         await ts.stop()
     }
 }
@@ -152,7 +162,7 @@ import VigilForecast
                                                          timestamps: times, values: v)])
         }
         var probs: [SeriesSamples] = []
-        for _ in 0..<150 {
+        for _ in 0..<600 {  // at most ~2 min, as above
             probs = try ts.store.select([LabelMatcher.equal("__name__", "vigil_failure_probability")], mint: .min, maxt: .max)
             // A tick that began before the append (its `now` earlier than the last sample) may write a point for
             // the history it saw; wait for the tick that saw all of it.

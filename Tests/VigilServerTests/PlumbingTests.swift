@@ -3,6 +3,7 @@ import Testing
 import VigilCore
 import VigilIngest
 @testable import VigilServer
+@testable import VigilIngestPath
 
 /// Decoders that understand one fixed body per format, so these tests exercise the server (status codes, limits,
 /// durability, counters) independently of the wire-format parsers (tested with real clients elsewhere).

@@ -1,10 +1,12 @@
 import Foundation
+import VigilTestSupport
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
 import Testing
 import VigilCore
 @testable import VigilServer
+@testable import VigilIngestPath
 
 /// A child process killed at the end of the test.
 final class Child: @unchecked Sendable {
@@ -32,23 +34,6 @@ final class Child: @unchecked Sendable {
     var output: String { (try? String(contentsOf: log, encoding: .utf8)) ?? "" }
 }
 
-/// A free loopback TCP port (bound then released; the small race is acceptable on a test machine).
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    addr.sin_port = 0
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let ok = withUnsafeMutablePointer(to: &addr) { p in
-        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { sp in
-            bind(fd, sp, len) == 0 && getsockname(fd, sp, &len) == 0
-        }
-    }
-    guard ok else { throw DecodeFailure("cannot bind a loopback port") }
-    return Int(UInt16(bigEndian: addr.sin_port))
-}
 
 /// Polls `f` until it returns non-nil or `seconds` pass.
 func eventually<T>(_ seconds: Double, _ what: String, _ f: () async throws -> T?) async throws -> T {
@@ -61,12 +46,11 @@ func eventually<T>(_ seconds: Double, _ what: String, _ f: () async throws -> T?
 }
 
 let nodeExporterPath = "/usr/bin/prometheus-node-exporter"
-let prometheusPath = "/usr/bin/prometheus"
 
 @Suite("Real clients", .serialized, .enabled(if: StoreWiring.decodersAvailable, "VigilIngest's parsers are not wired yet"))
 struct RealClientTests {
     func startNodeExporter(_ dir: URL) throws -> (Child, Int) {
-        let port = try freePort()
+        let port = freePort()
         let c = try Child(nodeExporterPath, ["--web.listen-address=127.0.0.1:\(port)", "--collector.disable-defaults",
                                              "--collector.cpu", "--collector.meminfo", "--collector.loadavg"],
                           log: dir.appendingPathComponent("node_exporter.log"))
@@ -126,7 +110,7 @@ struct RealClientTests {
         defer { ne.stop() }
         let s = try await TestServer.start()
         defer { Task { await s.stop() } }
-        let promPort = try freePort()
+        let promPort = freePort()
         let cfg = dir.appendingPathComponent("prometheus.yml")
         try """
             global:

@@ -4,6 +4,7 @@ import VigilCore
 import VigilIngest
 import VigilStore
 @testable import VigilServer
+@testable import VigilIngestPath
 
 /// The remote_write series cache (label bytes → store ref) against the real store over real HTTP.
 @Suite("remote_write series cache") struct SeriesCacheTests {

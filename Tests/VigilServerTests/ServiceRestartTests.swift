@@ -3,6 +3,7 @@ import Logging
 import Testing
 import VigilCore
 @testable import VigilServer
+@testable import VigilIngestPath
 
 /// A background loop (collector, listener, online model) that fails is restarted with back-off on the server's
 /// clock, counted and logged; a loop that returns or is cancelled is not restarted.
@@ -32,6 +33,7 @@ import VigilCore
         #expect(restartTimes == [1_000, 2_000, 4_000])
         while runs.value < 4 { await Task.yield() }
         #expect(metrics.render().contains("vigil_service_restarts_total{service=\"flaky collector\"} 3"))
+        #expect(metrics.render().contains("# TYPE vigil_service_restarts_total counter\n"))
         task.cancel()
         try await task.value
         #expect(runs.value == 4, "a cancelled loop is not restarted")

@@ -4,13 +4,14 @@ import VigilTestSupport
 import VigilCore
 import VigilIngest
 @testable import VigilServer
+@testable import VigilIngestPath
 #if canImport(Glibc)
 import Glibc
 #endif
 
 /// A `vigil serve` process on `data`, ready to answer.
 private func startServe(_ exe: String, data: String, log: URL, extra: [String] = []) async throws -> (Child, String) {
-    let port = try freePort()
+    let port = freePort()
     let c = try Child(exe, ["serve", "--data", data, "--listen", "127.0.0.1:\(port)", "--log-level", "warning"] + extra, log: log)
     let base = "http://127.0.0.1:\(port)"
     _ = try await eventually(30, "vigil serve on \(base) to be ready (log: \(c.output))") { () -> Bool? in
@@ -110,7 +111,7 @@ struct StoreSafetyProcessTests {
         #expect(try await http("POST", base + "/api/v1/import/prometheus", headers: Self.text,
                                body: Data("acked 7 \(now)\n".utf8)).status == 204)
 
-        let second = try Child(exe, ["serve", "--data", data, "--listen", "127.0.0.1:\(try freePort())"],
+        let second = try Child(exe, ["serve", "--data", data, "--listen", "127.0.0.1:\(freePort())"],
                                log: dir.appendingPathComponent("second.log"))
         defer { second.stop() }
         try await waitExit(second, 30)
@@ -124,7 +125,7 @@ struct StoreSafetyProcessTests {
 
         // kill -9: the kernel drops the lock; the next server opens and has the acknowledged sample.
         kill(pid, SIGKILL)
-        first.process.waitUntilExit()
+        await waitForExit(first.process)
         let (third, base3) = try await startServe(exe, data: data, log: dir.appendingPathComponent("third.log"))
         defer { third.stop() }
         #expect(try await countOverTime(base3, "acked") == 1)

@@ -17,7 +17,7 @@ func streamValue(_ i: Int, _ k: Int) -> Double { Double(i) * 1_000_003.25 + Doub
     /// goes, and is killed with SIGKILL mid-stream. Every acknowledged sample must come back, and nothing
     /// that was never written.
     @Test(arguments: [(40, 0), (137, 7), (260, 25)])
-    func sigkillMidStreamLosesNoAcknowledgedSample(killAfter: Int, checkpointEvery: Int) throws {
+    func sigkillMidStreamLosesNoAcknowledgedSample(killAfter: Int, checkpointEvery: Int) async throws {
         let exe = try #require(vigilExecutable(), "vigil executable not found next to \(CommandLine.arguments[0]); run swift build first")
         let dir = TempDir("crash\(killAfter)")
         defer { dir.remove() }
@@ -31,30 +31,36 @@ func streamValue(_ i: Int, _ k: Int) -> Double { Double(i) * 1_000_003.25 + Doub
         p.standardError = FileHandle.nullDevice
         try p.run()
 
-        // Read ack lines until `killAfter`, then SIGKILL; keep reading what was already acknowledged.
+        // Read ack lines until `killAfter`, then SIGKILL; keep reading what was already acknowledged. The reads
+        // block, so they run off the concurrency pool.
         let fd = out.fileHandleForReading.fileDescriptor
-        var lastAck = -1
-        var pending = [UInt8]()
-        var buf = [UInt8](repeating: 0, count: 4096)
-        var killed = false
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4096) }
-            if n <= 0 { break }
-            pending += buf[0..<n]
-            while let nl = pending.firstIndex(of: 10) {
-                let line = String(decoding: pending[..<nl], as: UTF8.self)
-                pending.removeSubrange(...nl)
-                if line.hasPrefix("ack "), let k = Int(line.dropFirst(4)) {
-                    #expect(k == lastAck + 1, "acks out of sequence")
-                    lastAck = k
+        let pid = p.processIdentifier
+        let (lastAck, killed, outOfSequence) = try await offPool { () -> (Int, Bool, Int) in
+            var lastAck = -1, outOfSequence = 0
+            var pending = [UInt8]()
+            var buf = [UInt8](repeating: 0, count: 4096)
+            var killed = false
+            while true {
+                let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, 4096) }
+                if n <= 0 { break }
+                pending += buf[0..<n]
+                while let nl = pending.firstIndex(of: 10) {
+                    let line = String(decoding: pending[..<nl], as: UTF8.self)
+                    pending.removeSubrange(...nl)
+                    if line.hasPrefix("ack "), let k = Int(line.dropFirst(4)) {
+                        if k != lastAck + 1 { outOfSequence += 1 }
+                        lastAck = k
+                    }
+                }
+                if !killed && lastAck >= killAfter {
+                    kill(pid, SIGKILL)
+                    killed = true
                 }
             }
-            if !killed && lastAck >= killAfter {
-                kill(p.processIdentifier, SIGKILL)
-                killed = true
-            }
+            return (lastAck, killed, outOfSequence)
         }
-        p.waitUntilExit()
+        await waitForExit(p)
+        #expect(outOfSequence == 0, "acks out of sequence")
         #expect(killed)
         #expect(p.terminationReason == .uncaughtSignal && p.terminationStatus == SIGKILL)
 

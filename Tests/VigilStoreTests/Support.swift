@@ -72,7 +72,9 @@ func expected(series: Int, steps: Range<Int>, stepMs: Int64 = 15_000, job: Strin
 let everything = [try! LabelMatcher(.regexMatch, "__name__", ".+")]
 
 func walSegments(_ dir: String) throws -> [String] {
-    try FileManager.default.contentsOfDirectory(atPath: dir + "/wal").sorted().map { dir + "/wal/" + $0 }
+    // Segments only (8-digit names), not a `checkpoint.tmp` being written.
+    try FileManager.default.contentsOfDirectory(atPath: dir + "/wal").filter { $0.count == 8 && Int($0) != nil }
+        .sorted().map { dir + "/wal/" + $0 }
 }
 
 func fileSize(_ path: String) -> Int {

@@ -252,7 +252,7 @@ func flipByte(_ path: String, at offset: Int, mask: UInt8 = 0xFF) throws {
 /// `vigil tsdb repair` as a process on a damaged directory.
 @Suite struct RepairCommandTests {
     @Test(.enabled(if: vigilExecutable() != nil, "the vigil executable is not built next to the tests (swift build)"))
-    func repairRecoversADamagedDirectoryAndReportsIt() throws {
+    func repairRecoversADamagedDirectoryAndReportsIt() async throws {
         let exe = try #require(vigilExecutable())
         let (crashed, segs) = try WALRepairTests().crashedStore()
         defer { crashed.remove() }
@@ -260,19 +260,11 @@ func flipByte(_ path: String, at offset: Int, mask: UInt8 = 0xFF) throws {
         try flipByte(segs[1], at: target.offset + WALFormat.recordHeaderSize + target.length - 2)
         let name = (segs[1] as NSString).lastPathComponent
 
-        func run(_ args: [String]) throws -> (Int32, String) {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: exe)
-            p.arguments = args
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardError = out
-            try p.run()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            return (p.terminationStatus, text)
+        func run(_ args: [String]) async throws -> (Int32, String) {
+            let r = try await runProcess(exe, args, mergeStderr: true, timeout: 120)
+            return (r.status, r.out)
         }
-        let (status, out) = try run(["tsdb", "repair", "--data", crashed.path])
+        let (status, out) = try await run(["tsdb", "repair", "--data", crashed.path])
         #expect(status == 0, "\(out)")
         #expect(out.contains("segment \(name) bytes \(target.offset)..<\(target.offset + WALFormat.recordHeaderSize + target.length)"), "\(out)")
         #expect(out.contains("1 record"), "\(out)")
@@ -284,9 +276,9 @@ func flipByte(_ path: String, at offset: Int, mask: UInt8 = 0xFF) throws {
         #expect(try db.select(everything, mint: .min, maxt: .max).map(\.count)
                 == Array(repeating: WALRepairTests.steps - 1, count: WALRepairTests.series))
         try db.close()
-        let (status2, out2) = try run(["tsdb", "repair", "--data", crashed.path])
+        let (status2, out2) = try await run(["tsdb", "repair", "--data", crashed.path])
         #expect(status2 == 0 && out2.contains("WAL intact"), "\(out2)")
-        let (_, help) = try run(["tsdb", "repair", "--help"])
+        let (_, help) = try await run(["tsdb", "repair", "--help"])
         #expect(help.contains("Example: vigil tsdb repair --data ./data"))
     }
 }

@@ -90,16 +90,13 @@ func influx(_ b: [UInt8]) {
 /// PromQL: parse; whatever parses must print to text that parses again to the same printed form.
 func promql(_ b: [UInt8]) {
     let q = String(decoding: b, as: UTF8.self)
-    if KnownFindings.skip, KnownFindings.deepNesting(q) { return }
     guard let e = try? Parser.parse(q) else { return }
     let printed = e.description
     let again: Expr
     do { again = try Parser.parse(printed) } catch {
-        if KnownFindings.skip, KnownFindings.unaryPlusKeyword(q) { return }
         finding("printed form of \(q.debugDescription) does not parse: \(printed.debugDescription): \(error)")
     }
     if again.description != printed {
-        if KnownFindings.skip, KnownFindings.unaryPlusKeyword(q) { return }
         finding("print → parse → print changed \(printed.debugDescription) into \(again.description.debugDescription)")
     }
 }
@@ -127,31 +124,6 @@ func httpParams(_ b: [UInt8]) {
 func config(_ b: [UInt8]) {
     let s = String(decoding: b, as: UTF8.self)
     _ = try? VigilConfig.parse(yaml: s)
-}
-
-/// Findings reported but not fixed in this branch (docs/fuzzing.md) are skipped unless
-/// VIGIL_FUZZ_KNOWN=1, so a run finds new bugs instead of the same one; set it to check whether they are fixed.
-enum KnownFindings {
-    static let skip = getenv("VIGIL_FUZZ_KNOWN").map { String(cString: $0) } != "1"
-
-    /// PromQL (VigilQuery): a keyword after a unary plus parses as a metric name (`0++bool`, `a * +on`), and the
-    /// printer drops the unary plus, so the printed `0 + bool` / `a * on` no longer parses or parses differently.
-    /// Prometheus lexes keywords as keywords everywhere and rejects these queries.
-    static func unaryPlusKeyword(_ q: String) -> Bool {
-        guard q.contains("+") else { return false }
-        let words = q.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber || $0 == "_") })
-        return words.contains { keywords.contains(String($0)) }
-    }
-
-    /// PromQL (VigilQuery): the recursive-descent parser has no nesting limit; ~700 nested parentheses overflow
-    /// the stack (ASan, debug). Inputs with more than 200 opening brackets or unary signs are skipped.
-    static func deepNesting(_ q: String) -> Bool {
-        q.utf8.reduce(0) { $0 + ($1 == UInt8(ascii: "(") || $1 == UInt8(ascii: "[") || $1 == UInt8(ascii: "{")
-                                  || $1 == UInt8(ascii: "-") || $1 == UInt8(ascii: "+") ? 1 : 0) } > 200
-    }
-
-    static let keywords: Set<String> = ["bool", "on", "ignoring", "group_left", "group_right", "by", "without",
-                                        "offset", "and", "or", "unless", "atan2", "start", "end", "step"]
 }
 
 /// `.vgm` model files: the container, then each model kind that loads from one.
