@@ -225,7 +225,7 @@ extension Engine {
             // evacuated it is left out (it would only ask for capacity it cannot use)
             if !movable && pHosts[h].failureProbability >= cfg.failureProbability { continue }
             let now = cpuNow(i)
-            let f = placementState.history[i.id]?.forecast(horizonMinutes: horizonMin) ?? (now, max(0.1 * now, 0.01))
+            let f = placementState.history[i.id]?.forecast(horizonMinutes: horizonMin) ?? (cpu: now, spread: max(0.1 * now, 0.01))
             let target = (i.migratingTo ?? queuedMove[i.id]).flatMap { index[$0] }
             vms.append(PlacementVM(id: i.id, host: h, migratingTo: target == h ? nil : target, cpu: f.cpu, cpuSpread: f.spread,
                                    memoryGiB: max(i.memoryGiB ?? 0, placementState.history[i.id]?.memoryGiB ?? 0),

@@ -60,7 +60,8 @@ import VigilSim
             let service = PolicyReloadService(file: file, runner: runner, logger: quietLogger)
             try Self.config("placement: {mode: auto, ceiling: 0.8}").write(toFile: file, atomically: true, encoding: .utf8)
             #expect(await service.reload() == nil)
-            #expect(await runner.placement?.mode == (forced ? .dryRun : .auto) && runner.placement?.ceiling == 0.8)
+            let applied = await runner.placement
+            #expect(applied?.mode == (forced ? .dryRun : .auto) && applied?.ceiling == 0.8)
             try Self.config("placement: {mode: sometimes}").write(toFile: file, atomically: true, encoding: .utf8)
             let e = await service.reload()
             #expect(e?.contains("placement.mode") == true, "\(e ?? "")")
