@@ -167,7 +167,7 @@ extension Engine {
     /// while the engine's mass-failure brake holds.
     func placementStep(t: Int64, obs: Observation, _ report: inout StepReport) async {
         guard let cfg = placement, let mode = cfg.mode.policyMode else { return }
-        let inv = obs.inventory
+        var inv = obs.inventory
         let horizonMin = Int(max(1, cfg.horizon.millis / 60_000))
         var ready: [String: Int] = [:]
         for i in inv.instances where i.state == .running { ready[i.group, default: 0] += 1 }
@@ -190,12 +190,25 @@ extension Engine {
         }
         // 2. when to plan
         if brakePaged { return }
-        let hosts = inv.hosts.sorted { $0.id < $1.id }
-        let atRisk = hosts.contains {
+        let atRisk = inv.hosts.contains {
             Self.risk($0) >= cfg.failureProbability && ($0.state == .up || $0.state == .degraded) && $0.isPoweredOn
         }
         guard t >= placementState.nextPlanAt || atRisk else { return }
         if t >= placementState.nextPlanAt { placementState.nextPlanAt = t + cfg.interval.millis }
+        if report.executed > 0 {
+            // this step already changed the world (a scale-in removed instances, a relocation moved one): plan on
+            // what is there now, not on the observation from before
+            let d = driver
+            do {
+                inv = try await withDriverTimeout("inventory", millis: options.driverTimeoutMs, clock: clock) { () async throws(DriverError) in
+                    try await d.inventory()
+                }
+            } catch {
+                placementState.nextPlanAt = .min  // planned again at the next step
+                return
+            }
+        }
+        let hosts = inv.hosts.sorted { $0.id < $1.id }
 
         // 3. the planner's view; actions waiting for approval count as under way
         var index: [String: Int] = [:]
