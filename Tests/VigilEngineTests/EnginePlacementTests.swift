@@ -4,6 +4,22 @@ import VigilCore
 @testable import VigilEngine
 import VigilSim
 
+/// A backend without live migration or host power (the protocol's defaults): everything else is the sim's.
+struct NoPlacementDriver: Driver {
+    let sim: SimCluster
+    var name: String { "no-placement" }
+    func inventory() async throws(DriverError) -> Inventory { try await sim.inventory() }
+    func observe() async throws(DriverError) -> Observation { try await sim.observe() }
+    func scale(group: String, to replicas: Int, actionID: String) async throws(DriverError) {
+        try await sim.scale(group: group, to: replicas, actionID: actionID)
+    }
+    func restart(instance: String, actionID: String) async throws(DriverError) { try await sim.restart(instance: instance, actionID: actionID) }
+    func stop(instance: String, actionID: String) async throws(DriverError) { try await sim.stop(instance: instance, actionID: actionID) }
+    func start(instance: String, on host: String?, actionID: String) async throws(DriverError) {
+        try await sim.start(instance: instance, on: host, actionID: actionID)
+    }
+}
+
 /// The real engine with `placement:` on, acting on the embedded sim driver (`SimCluster`) in simulated time.
 struct PlacementHarness {
     let engine: Engine
@@ -14,7 +30,7 @@ struct PlacementHarness {
     /// `hosts` hosts of 16 vCPUs and 64 GiB; `vms` lists (id, host index, cores of demand, GiB); the group `web` has a
     /// restart policy (strategy none) so remediation runs too.
     init(hosts: Int, vms: [(String, Int, Double, Double)], placement: PlacementConfig, off: [Int] = [],
-         options: EngineOptions = EngineOptions()) async {
+         options: EngineOptions = EngineOptions(), driver: ((SimCluster) -> any Driver)? = nil) async {
         sim = SimCluster(startMillis: 0, startupMs: 60_000, hosts: hosts, vcpusPerHost: 16, seed: 1)
         for (id, h, cpu, mem) in vms {
             await sim.addInstance(id, group: "web", host: String(format: "host%03d", h), vcpus: 4, memoryGiB: mem, demand: cpu)
@@ -28,7 +44,7 @@ struct PlacementHarness {
         audit = JSONLinesAudit()
         var o = options
         o.placement = placement
-        engine = Engine(policies: ["web": p], driver: sim, clock: clock, audit: audit, options: o)
+        engine = Engine(policies: ["web": p], driver: driver?(sim) ?? sim, clock: clock, audit: audit, options: o)
     }
 
     /// Steps every 15 s over [from, to); `each` runs before each step (after the sim advanced).
@@ -248,5 +264,18 @@ struct EnginePlacementTests {
         hist.observe(t: 300_000, cpu: 1, memoryGiB: 3)  // a gap of 3 minutes holds the last value
         #expect(hist.minutes == [2, 5, 5, 5, 5])
         #expect(hist.memoryGiB == 3)
+    }
+
+    /// A driver without `migrate`: the first placement move fails (`unsupported`, audited), the circuit breaker
+    /// does not count it, and no further move is tried; remediation keeps working.
+    @Test func unsupportedDriverFailsOnceWithoutOpeningTheBreaker() async {
+        let vms = (0..<4).map { ("v\($0)", 0, 4.5, 4.0) } + [("w0", 1, 1.0, 4.0)]
+        let h = await PlacementHarness(hosts: 3, vms: vms, placement: placementConfig(), driver: { NoPlacementDriver(sim: $0) })
+        await h.run(from: 0, to: 600_000) { t in if t == 300_000 { await h.sim.crash(instance: "w0") } }
+        let failed = h.records(.migrate, .failed)
+        #expect(failed.count == 1 && failed[0].error?.contains("unsupported") == true, "\(failed)")
+        #expect(h.records(.migrate).count == 1)
+        #expect(!h.audit.records().contains { $0.gate == "circuit_breaker" })
+        #expect(h.records(.restart, .executed).map(\.instance) == ["w0"])
     }
 }
