@@ -82,6 +82,7 @@ public enum DaemonSetup {
             logger.notice("no query source (--query-url): the sim driver's own load and latency are used")
         }
         var opts = s.config.daemon.engineOptions()
+        opts.placement = s.config.placement
         // The engine's forecaster fits on the process's one BLAS thread, like the online models: OpenBLAS's threaded
         // routines called from two threads at once can spin on each other (seen as a livelock in dpotrf).
         opts.blasWorker = .shared
@@ -101,8 +102,8 @@ public struct EngineRunnerService: Service {
     }
 }
 
-/// Reloads the policies from the config file on every SIGHUP; a file that does not load keeps the running policies
-/// (the error is logged with its file:line:column).
+/// Reloads the policies and the `placement:` section from the config file on every SIGHUP; a file that does not
+/// load keeps the running ones (the error is logged with its file:line:column).
 public struct PolicyReloadService: Service {
     public let file: String
     public let runner: EngineRunner
@@ -119,7 +120,7 @@ public struct PolicyReloadService: Service {
     public func reload() async -> String? {
         do {
             let c = try DaemonConfig.load(file: file)
-            try await runner.reload(policies: c.policies)
+            try await runner.reload(policies: c.policies, placement: c.placement)
             return nil
         } catch {
             logger.error("policy reload failed; keeping the running policies", metadata: ["error": "\(error)"])

@@ -206,9 +206,10 @@ public struct SimDriverConfig: Decodable, Sendable, Equatable {
     }
 }
 
-/// The config sections the daemon reads: the engine's `policies:`, `daemon:` and `driver:`.
+/// The config sections the daemon reads: the engine's `policies:`, `placement:`, `daemon:` and `driver:`.
 public let daemonConfigSections: [ConfigSection] = [
     ConfigSection("policies", [String: GroupPolicy].self),
+    ConfigSection("placement", PlacementConfig.self),
     ConfigSection("daemon", DaemonSection.self),
     ConfigSection("driver", DriverSection.self),
 ]
@@ -218,11 +219,15 @@ public struct DaemonConfig: Sendable {
     public var policies: [String: GroupPolicy]
     public var daemon: DaemonSection
     public var driver: DriverSection
+    /// The `placement:` section (nil when absent: placement off).
+    public var placement: PlacementConfig?
 
-    public init(policies: [String: GroupPolicy], daemon: DaemonSection = DaemonSection(), driver: DriverSection) {
+    public init(policies: [String: GroupPolicy], daemon: DaemonSection = DaemonSection(), driver: DriverSection,
+                placement: PlacementConfig? = nil) {
         self.policies = policies
         self.daemon = daemon
         self.driver = driver
+        self.placement = placement
     }
 
     /// From a parsed `VigilConfig` (`file` names it in errors).
@@ -237,6 +242,7 @@ public struct DaemonConfig: Sendable {
         policies = p
         daemon = c.section("daemon", as: DaemonSection.self) ?? DaemonSection()
         driver = d
+        placement = c.section("placement", as: PlacementConfig.self)
     }
 
     /// Loads and checks a config file.

@@ -61,7 +61,9 @@ public actor EngineRunner {
             sd = w
             d = w
         }
-        let e = VigilEngine.Engine(policies: pol, driver: d, clock: clock, audit: audit, options: options)
+        var opts = options
+        opts.placement = Self.effective(options.placement, dryRun: forceDryRun)
+        let e = VigilEngine.Engine(policies: pol, driver: d, clock: clock, audit: audit, options: opts)
         e.markDone(try audit.executedActionIDs())
         e.killSwitch = killSwitch
         engine = e
@@ -78,6 +80,13 @@ public actor EngineRunner {
     static func effective(_ p: [String: GroupPolicy], dryRun: Bool) -> [String: GroupPolicy] {
         guard dryRun else { return p }
         return p.mapValues { var q = $0; q.mode = .dryRun; return q }
+    }
+
+    /// `--dry-run` turns placement `auto`/`approve` into `dry-run` too (`off` stays off).
+    static func effective(_ p: PlacementConfig?, dryRun: Bool) -> PlacementConfig? {
+        guard dryRun, var q = p, q.mode != .off else { return p }
+        q.mode = .dryRun
+        return q
     }
 
     // MARK: one engine call at a time
@@ -284,8 +293,10 @@ public actor EngineRunner {
     public var policies: [String: GroupPolicy] { engine.policies }
 
     /// Applies new policies (SIGHUP): unchanged groups keep their state; actions queued for removed groups are
-    /// audited as `superseded`. The queries are checked first: a bad one keeps the running policies.
-    public func reload(policies next: [String: GroupPolicy]) async throws {
+    /// audited as `superseded`. The queries are checked first: a bad one keeps the running policies. With
+    /// `placement`, the `placement:` section is replaced too (nil: placement off); placement actions waiting for
+    /// approval are superseded unless the new mode is still `approve`.
+    public func reload(policies next: [String: GroupPolicy], placement: PlacementConfig?? = .none) async throws {
         try validatePolicyQueries(next)
         await acquire()
         defer { release() }
@@ -298,8 +309,21 @@ public actor EngineRunner {
                                      gate: nil, from: a.from, to: a.to, reason: "superseded: group \(a.group) left the policies on reload",
                                      numbers: [:], error: nil))
         }
+        if case .some(let pc) = placement {
+            let pe = Self.effective(pc, dryRun: forceDryRun)
+            for a in engine.updatePlacement(pe) {
+                audit.record(AuditRecord(t: t, action: a.id, kind: a.kind, group: a.group, instance: a.instance, result: .superseded,
+                                         gate: nil, from: a.from, to: a.to,
+                                         reason: "superseded: placement mode is \(pe?.mode.rawValue ?? "off") after the reload",
+                                         numbers: [:], error: nil))
+            }
+            logger.notice("placement reloaded", metadata: ["mode": "\(pe?.mode.rawValue ?? "off")"])
+        }
         logger.notice("policies reloaded", metadata: ["groups": "\(eff.keys.sorted().joined(separator: ","))"])
     }
+
+    /// The `placement:` section in force (as applied, i.e. with `--dry-run` forced).
+    public var placement: PlacementConfig? { engine.placement }
 
     /// The state series of the last step, as Prometheus text (the daemon's `/metrics`).
     public func metricsText() -> String {

@@ -37,7 +37,9 @@ extension StepHook {
 ///   `vigil_sim_slo_violation_minutes_total{group}` (minutes with demand > 0.9 × ready), and cluster-wide
 ///   `vigil_sim_crashes_total`, `vigil_sim_recoveries_total`, `vigil_sim_recovery_seconds_total` (MTTR = seconds /
 ///   recoveries), `vigil_sim_oom_kills_total`, `vigil_sim_host_failures_total`; `vigil_sim_start_time_seconds` (when
-///   the tallies began); `vigil_sim_actions_total{kind=scale|restart|relocate|fence|migrate}` (driver calls that changed something).
+///   the tallies began); `vigil_sim_actions_total{kind=scale|restart|relocate|fence|migrate|power_on|power_off}`
+///   (driver calls that changed something); `vigil_sim_host_powered{host}` (1 on, 0 off, booting or shutting down)
+///   and `vigil_sim_host_failure_probability{host}` (a degraded host's rising failure probability).
 ///
 /// With `backfill`, the first step also writes the groups' demand for that span before the start (one sample a
 /// minute), so forecasts and the predictive policy have history from the first minute.
@@ -164,7 +166,11 @@ public final class LiveSim: StepHook, @unchecked Sendable {
             }
         }
         // each instance is one vCPU and has a 2 GiB memory limit (SimCluster's leak model)
-        for h in (try? await cluster.inventory().hosts) ?? [] where h.state != .down && h.state != .unreachable {
+        for h in await cluster.hostInfos() {
+            out.append(Self.sample("vigil_sim_host_powered", [("host", h.id)], t, h.isPoweredOn ? 1 : 0))
+            out.append(Self.sample("vigil_sim_host_failure_probability", [("host", h.id)], t, h.failureProbability ?? 0))
+        }
+        for h in (try? await cluster.inventory().hosts) ?? [] where h.state != .down && h.state != .unreachable && h.isPoweredOn {
             out.append(Self.sample("vigil_sim_host_cpu_utilization", [("host", h.id)], t, (hostCPU[h.id] ?? 0) / Double(max(1, h.vcpus))))
             out.append(Self.sample("vigil_sim_host_memory_utilization", [("host", h.id)], t,
                                    (hostMem[h.id] ?? 0) / max(1, Double(h.memoryMiB) / 1024)))
@@ -176,7 +182,8 @@ public final class LiveSim: StepHook, @unchecked Sendable {
                           ("vigil_sim_host_failures_total", Double(c.hostFailures))] {
             out.append(Self.sample(name, [], t, v))
         }
-        for (kind, v) in [("scale", c.scaleActions), ("restart", c.restarts), ("relocate", c.relocations), ("fence", c.fences), ("migrate", c.migrations)] {
+        for (kind, v) in [("scale", c.scaleActions), ("restart", c.restarts), ("relocate", c.relocations), ("fence", c.fences), ("migrate", c.migrations),
+                          ("power_on", c.powerOns), ("power_off", c.powerOffs)] {
             out.append(Self.sample("vigil_sim_actions_total", [("kind", kind)], t, Double(v)))
         }
         return out

@@ -60,6 +60,23 @@ public struct RunReport: Codable, Sendable {
     public var availability: Double
     /// A VM-level placement run (`vigil sim --cluster`) beside the live run: energy and migrations against static.
     public var placement: PlacementFigures?
+    /// The live run's own placement (the engine's `placement:` section on the sim driver), nil when it was off.
+    public var livePlacement: LivePlacement?
+
+    public struct LivePlacement: Codable, Sendable {
+        public var mode: String
+        /// Live migrations the sim carried out (balance, consolidation and evacuation).
+        public var migrations: Int
+        /// Of those, evacuations off hosts at risk (executed `evacuate` actions in the audit).
+        public var evacuations: Int
+        public var powerOns: Int
+        public var powerOffs: Int
+        /// Hosts powered on at the end, of all hosts.
+        public var hostsPowered: Int
+        public var hosts: Int
+        /// The first executed placement action's reason.
+        public var example: String?
+    }
 
     public struct PlacementFigures: Codable, Sendable {
         public var dataset: String
@@ -161,6 +178,19 @@ public struct RunReport: Codable, Sendable {
         }
         report.availability = demanded > 0 ? served / demanded : 1
 
+        if let pc = config.placement, pc.mode != .off {
+            func kind(_ k: String) async throws -> Int { Int(try await c.scalar(#"max(vigil_sim_actions_total{kind="\#(k)"})"#, at: end) ?? 0) }
+            let powered = try await c.scalar("sum(vigil_sim_host_powered)", at: end) ?? 0
+            let hosts = try await c.scalar("count(vigil_sim_host_powered)", at: end) ?? 0
+            let placed = acts.reversed().filter { ["migrate", "evacuate", "power_on", "power_off"].contains($0.kind) }
+            report.livePlacement = LivePlacement(
+                mode: pc.mode.rawValue, migrations: try await kind("migrate"),
+                evacuations: placed.filter { $0.kind == "evacuate" && $0.result == "executed" }.count,
+                powerOns: try await kind("power_on"), powerOffs: try await kind("power_off"),
+                hostsPowered: Int(powered), hosts: Int(hosts),
+                example: (placed.first { $0.result == "executed" } ?? placed.first)?.reason)
+        }
+
         if let (name, path) = clusterTrace, let trace = try? ClusterTrace.load(path: path) {
             var o = ClusterOptions()
             o.seed = sim.seed
@@ -245,6 +275,11 @@ public struct RunReport: Codable, Sendable {
             out.append("  \(g.group.padding(toLength: 7, withPad: " ", startingAt: 0)) \(f1(g.instanceHours).leftPad(8)) / \(f1(g.hpaInstanceHours)) (\(ratio))".padding(toLength: 48, withPad: " ", startingAt: 0)
                        + "\(String(g.sloViolationMinutes).leftPad(8)) / \(g.hpaSLOViolationMinutes)".padding(toLength: 36, withPad: " ", startingAt: 0)
                        + "\(pct(g.availability)) / \(pct(g.hpaAvailability))")
+        }
+        if let p = livePlacement {
+            out.append("")
+            out.append("Placement in the live run (placement mode \(p.mode)): \(p.migrations) live migrations (\(p.evacuations) evacuations off hosts at risk), \(p.powerOffs) hosts powered off, \(p.powerOns) powered on; \(p.hostsPowered) of \(p.hosts) hosts powered at the end")
+            if let e = p.example { out.append("  e.g. \(e)") }
         }
         if let p = placement {
             out.append("")

@@ -502,7 +502,8 @@ public final class LibvirtDriver: ChangeNotifyingDriver {
         for id in s.hosts.keys.sorted() {
             let hs = s.hosts[id]!
             let st: HostInfo.State = hs.poweredOff ? .down : !hs.reachable ? .unreachable : hs.maintenance ? .maintenance : .up
-            hostInfos.append(HostInfo(id: id, vcpus: hs.cpus, memoryMiB: Int(hs.memoryKiB / 1024), state: st))
+            hostInfos.append(HostInfo(id: id, vcpus: hs.cpus, memoryMiB: Int(hs.memoryKiB / 1024), state: st,
+                                      power: hs.poweredOff ? .off : hs.reachable ? .on : nil))
         }
         var names = Set<String>()
         for hs in s.hosts.values { for d in hs.domains where member(d.name) != nil { names.insert(d.name) } }
@@ -516,7 +517,8 @@ public final class LibvirtDriver: ChangeNotifyingDriver {
                 st = Self.instanceState(loc.facts, stoppedOnPurpose: s.stoppedOnPurpose.contains(n))
             }
             instances.append(InstanceInfo(id: n, group: m.group, host: loc.host, state: st, startedAtMillis: s.startedAt[n] ?? 0,
-                                          vcpus: max(1, loc.facts.vcpus)))
+                                          vcpus: max(1, loc.facts.vcpus), cpu: s.cores[n],
+                                          memoryGiB: loc.facts.memoryKiB > 0 ? Double(loc.facts.memoryKiB) / 1_048_576 : nil))
         }
         instances.sort { a, b in
             let (ma, mb) = (member(a.id)!, member(b.id)!)

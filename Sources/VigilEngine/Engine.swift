@@ -25,6 +25,9 @@ public struct EngineOptions: Sendable {
     public var spareRisk = 0.001
     /// Time constant of the observed failure rate (failures and instance-time both decay with it).
     public var failureRateWindowMs: Int64 = 7 * 86_400_000
+    /// The `placement:` section: balance, consolidation and evacuation through the planner (`EnginePlacement.swift`);
+    /// nil = off (a `degraded` host is still evacuated by the simple rule in `evacuate`).
+    public var placement: PlacementConfig? = nil
 
     public init() {}
 }
@@ -84,17 +87,20 @@ public final class Engine {
 
     private var groups: [String: GroupState] = [:]
     private var failures: [String: FailureRecord] = [:]
-    private var done = Set<String>()
+    var done = Set<String>()
     /// Evacuations already decided (any result), so each is audited once.
     private var evacuationsDecided = Set<String>()
-    private var queued: [String: Action] = [:]
-    private var queueOrder: [String] = []
-    private var approved: [String] = []
+    var queued: [String: Action] = [:]
+    var queueOrder: [String] = []
+    var approved: [String] = []
     /// Per group, the scale decision (`kind/to`) a human rejected: not queued again until the decision changes.
     private var rejectedScale: [String: String] = [:]
     private var breakerFailures = 0
     private var breakerOpenUntil: Int64 = .min
-    private var brakePaged = false
+    var brakePaged = false
+    /// The placement section in force (`updatePlacement`) and the placement loop's state.
+    public internal(set) var placement: PlacementConfig?
+    var placementState = PlacementState()
 
     public init(policies: [String: GroupPolicy], driver: any Driver, clock: any VigilClock, audit: any AuditSink,
                 options: EngineOptions = EngineOptions()) {
@@ -103,6 +109,7 @@ public final class Engine {
         self.clock = clock
         self.audit = audit
         self.options = options
+        placement = options.placement
         for (g, p) in policies { groups[g] = Self.freshState(p) }
     }
 
@@ -125,6 +132,7 @@ public final class Engine {
         queueOrder.removeAll { $0 == id }
         approved.removeAll { $0 == id }
         if a.instance == nil { rejectedScale[a.group] = "\(a.kind.rawValue)/\(a.to ?? -1)" }
+        if a.group == Placement.group { placementState.rejected.insert(Self.placementKey(a)) }
         audit.record(AuditRecord(t: clock.nowMillis(), action: a.id, kind: a.kind, group: a.group, instance: a.instance,
                                  result: .rejected, gate: nil, from: a.from, to: a.to, reason: "\(reason): " + a.reason,
                                  numbers: a.numbers, error: nil))
@@ -224,6 +232,7 @@ public final class Engine {
             await decideScaling(group: g, t: t, obs: obs, members: byGroup[g] ?? [], info: infos[g], &report)
         }
         await remediate(t: t, inv: obs.inventory, &report)
+        await placementStep(t: t, obs: obs, &report)
         return report
     }
 
@@ -442,6 +451,7 @@ public final class Engine {
     /// host fails, at most `maxEvacuationsPerStep` per step. Each (instance, incarnation, host) is decided once: its
     /// action id names them, so a retry is a duplicate, and a dry-run or a held move is not re-audited every step.
     private func evacuate(t: Int64, inv: Inventory, _ report: inout StepReport) async {
+        if let pc = placement, pc.mode != .off { return }  // the planner evacuates (by failure probability)
         let degraded = inv.hosts.filter { $0.state == .degraded }.sorted { $0.id < $1.id }
         guard !degraded.isEmpty else { return }
         var used: [String: Int] = [:]
@@ -454,7 +464,7 @@ public final class Engine {
                 guard !evacuationsDecided.contains(id), !done.contains(id) else { continue }
                 evacuationsDecided.insert(id)
                 let free = { (x: HostInfo) in x.vcpus - used[x.id, default: 0] }
-                guard let target = inv.hosts.filter({ $0.state == .up && free($0) > 0 })
+                guard let target = inv.hosts.filter({ $0.state == .up && $0.isPoweredOn && free($0) > 0 })
                     .max(by: { (free($0), $1.id) < (free($1), $0.id) }) else {
                     audit.record(AuditRecord(t: t, action: id, kind: .evacuate, group: inst.group, instance: inst.id, result: .blocked,
                                              gate: "capacity", from: nil, to: nil,
@@ -569,7 +579,7 @@ public final class Engine {
             }
             let used = Dictionary(grouping: inv.instances.filter { $0.state != .stopped && $0.state != .exited }, by: \.host)
                 .mapValues { $0.reduce(0) { $0 + $1.vcpus } }
-            let target = inv.hosts.filter { $0.state == .up && $0.id != inst.host && $0.vcpus - (used[$0.id] ?? 0) >= inst.vcpus }
+            let target = inv.hosts.filter { $0.state == .up && $0.isPoweredOn && $0.id != inst.host && $0.vcpus - (used[$0.id] ?? 0) >= inst.vcpus }
                 .sorted { ($0.vcpus - (used[$0.id] ?? 0), $1.id) > ($1.vcpus - (used[$1.id] ?? 0), $0.id) }.first
             guard let target else {
                 r.stage = .paged
@@ -596,6 +606,11 @@ public final class Engine {
 
     /// Kill switch, circuit breaker, duplicate suppression, mode; then the driver. True when executed.
     private func submit(_ a: Action, policy p: GroupPolicy, t: Int64, _ report: inout StepReport) async -> Bool {
+        await submit(a, mode: p.mode, t: t, &report)
+    }
+
+    /// `submit` with the mode given directly (placement actions have no group policy).
+    func submit(_ a: Action, mode: PolicyMode, t: Int64, _ report: inout StepReport) async -> Bool {
         func rec(_ result: DecisionResult, gate: String? = nil, error: String? = nil) {
             audit.record(AuditRecord(t: t, action: a.id, kind: a.kind, group: a.group, instance: a.instance, result: result, gate: gate,
                                      from: a.from, to: a.to, reason: a.reason, numbers: a.numbers, error: error))
@@ -614,7 +629,7 @@ public final class Engine {
             report.blocked += 1
             return false
         }
-        switch p.mode {
+        switch mode {
         case .dryRun:
             rec(.dryRun)
             return false
@@ -662,6 +677,10 @@ public final class Engine {
         } catch {
             record(.failed, nil, error.description)
             report.failed += 1
+            if case .unsupported = error, a.group == Placement.group {
+                placementState.unsupported.insert(a.kind)  // a driver without migration or power: not a backend fault
+                return false
+            }
             noteDriverFailure(t)
             return false
         }
@@ -677,7 +696,7 @@ public final class Engine {
         let ids = approved
         approved = []
         for id in ids {
-            guard let a = queued[id], let p = policies[a.group] else { continue }
+            guard let a = queued[id], policies[a.group] != nil || a.group == Placement.group else { continue }
             if killSwitch || t < breakerOpenUntil {
                 approved.append(id)  // keep it approved; try again next step
                 continue
@@ -689,14 +708,15 @@ public final class Engine {
                                               gate: gate, from: a.from, to: a.to, reason: "approved: " + a.reason, numbers: a.numbers, error: err))
             }
             if done.contains(id) { rec(.duplicate, nil, nil); continue }
-            if await execute(a, t: t, &report, record: rec), var st = groups[a.group], a.instance == nil {
+            let ok = await execute(a, t: t, &report, record: rec)
+            if ok, var st = groups[a.group], a.instance == nil {
                 st.hpa.applied(t: t, from: a.from ?? 0, to: a.to ?? 0)
                 st.lastScaleAt = t
                 if a.kind == .scaleOut { st.lastScaleOutAt = t }
                 st.actionTimes.append(t)
                 groups[a.group] = st
             }
-            _ = p
+            if ok, a.group == Placement.group { placementExecuted(a, t: t) }
         }
     }
 

@@ -18,14 +18,28 @@ public struct HostInfo: Sendable, Equatable, Codable {
     public var vcpus: Int
     public var memoryMiB: Int
     public var state: State
+    /// Power state (placement: consolidation powers hosts off and on); nil when the driver does not say (on).
+    public var power: HostPower?
+    /// The failure model's probability that this host fails soon (0–1); nil when the driver has none (placement
+    /// then takes 1 for a `degraded` host, 0 otherwise).
+    public var failureProbability: Double?
 
-    public init(id: String, vcpus: Int, memoryMiB: Int, state: State = .up) {
+    public init(id: String, vcpus: Int, memoryMiB: Int, state: State = .up, power: HostPower? = nil,
+                failureProbability: Double? = nil) {
         self.id = id
         self.vcpus = vcpus
         self.memoryMiB = memoryMiB
         self.state = state
+        self.power = power
+        self.failureProbability = failureProbability
     }
+
+    /// Powered on (or the driver does not report power): may run instances.
+    public var isPoweredOn: Bool { (power ?? .on) == .on }
 }
+
+/// A host's power state (`HostInfo.power`, the placement planner's `PlacementHost.Power`).
+public typealias HostPower = PlacementHost.Power
 
 /// A VM, container or process: one replica of a group.
 public struct InstanceInfo: Sendable, Equatable, Codable {
@@ -51,14 +65,25 @@ public struct InstanceInfo: Sendable, Equatable, Codable {
     public var startedAtMillis: Int64
     /// vCPUs it occupies on its host.
     public var vcpus: Int
+    /// CPU in use now (cores); nil when the driver does not measure it (placement then spreads the group's load
+    /// over its ready instances).
+    public var cpu: Double?
+    /// Memory it occupies (GiB); nil when unknown (placement counts 0).
+    public var memoryGiB: Double?
+    /// Target host of a live migration in progress (placement counts it there and against the migration caps).
+    public var migratingTo: String?
 
-    public init(id: String, group: String, host: String, state: State, startedAtMillis: Int64, vcpus: Int = 1) {
+    public init(id: String, group: String, host: String, state: State, startedAtMillis: Int64, vcpus: Int = 1,
+                cpu: Double? = nil, memoryGiB: Double? = nil, migratingTo: String? = nil) {
         self.id = id
         self.group = group
         self.host = host
         self.state = state
         self.startedAtMillis = startedAtMillis
         self.vcpus = vcpus
+        self.cpu = cpu
+        self.memoryGiB = memoryGiB
+        self.migratingTo = migratingTo
     }
 
     /// Failed: exited, or running but unhealthy.

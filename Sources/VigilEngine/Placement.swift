@@ -4,6 +4,10 @@ import VigilCore
 /// The `placement:` section of `vigil.yml` (docs/configuration.md, docs/engine.md): how the placement planner
 /// balances, consolidates and evacuates hosts. Every key is optional; unknown keys are refused by the config decoder.
 public struct PlacementConfig: Sendable, Equatable, Codable {
+    /// What the engine (`vigil daemon`, `vigil serve --with-daemon`) does with the planner's decisions: `off`,
+    /// `dry-run` (audit only, the default once the section is present), `approve` (queue for a human) or `auto`.
+    /// `vigil sim --cluster` always executes its plans and ignores it.
+    public var mode = PlacementMode.dryRun
     /// A host's forecast CPU demand (its VMs' upper quantile over `horizon`) may reach this fraction of its cores.
     public var ceiling = 0.9
     /// A host's memory demand may reach this fraction of its memory.
@@ -45,7 +49,7 @@ public struct PlacementConfig: Sendable, Equatable, Codable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case ceiling, memoryCeiling = "memory_ceiling", horizon, quantile, spareHosts = "spare_hosts", spareFraction = "spare_fraction"
+        case mode, ceiling, memoryCeiling = "memory_ceiling", horizon, quantile, spareHosts = "spare_hosts", spareFraction = "spare_fraction"
         case consolidateMargin = "consolidate_margin"
         case maxMigrationsPerHost = "max_migrations_per_host", maxMigrations = "max_migrations"
         case failureProbability = "failure_probability", brakeFraction = "brake_fraction", minStay = "min_stay"
@@ -70,6 +74,13 @@ public struct PlacementConfig: Sendable, Equatable, Codable {
                 throw DecodingError.dataCorruptedError(forKey: k, in: c, debugDescription: "\(k.rawValue) must be ≥ \(min), got \(v)")
             }
             return v
+        }
+        if let m = try c.decodeIfPresent(String.self, forKey: .mode) {
+            guard let v = PlacementMode(rawValue: m) else {
+                throw DecodingError.dataCorruptedError(forKey: .mode, in: c, debugDescription:
+                    "mode must be one of off, dry-run, approve, auto; got \"\(m)\"")
+            }
+            mode = v
         }
         ceiling = try frac(.ceiling, d.ceiling, 0, 1)
         memoryCeiling = try frac(.memoryCeiling, d.memoryCeiling, 0, 1)

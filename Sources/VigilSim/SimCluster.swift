@@ -4,6 +4,12 @@ import VigilEngine
 /// A deterministic simulated cluster, the engine's embedded default driver: hosts, one or more groups of
 /// instances that take `startupMs` from start to ready, demand set by the runner, seeded crash injection, host
 /// failures (unreachable, then confirmed down). Time is whatever the runner last passed to `advance(to:)`.
+///
+/// Placement: each instance has vCPUs, memory and a CPU demand (its group's load spread over the ready instances,
+/// at most its vCPUs, or what the runner set with `setDemand`); live migration takes `2 s + 1.3 × memory /
+/// migrationBandwidthGiBps` during which the instance runs on its source and uses `migrationOverhead` more CPU (the
+/// move's brief cost); hosts power off (only when empty) after `hostShutdownMs` and on after `hostBootMs`; a
+/// degraded host's failure probability rises from 0 to 0.95 over `failureRampMs` (rising error counts) until it fails.
 public actor SimCluster: Driver {
     public nonisolated let name = "sim"
 
@@ -22,6 +28,13 @@ public actor SimCluster: Driver {
         /// Memory leak: fraction of the memory limit gained per ms, from `leakSince` or the incarnation's start.
         var leakPerMs = 0.0
         var leakSince: Int64 = 0
+        var vcpus = 1
+        var memoryGiB = 2.0
+        /// CPU demand (cores) set by the runner; nil = the group's load spread over its ready instances.
+        var demand: Double?
+        /// Live migration in progress: the target host and when it completes.
+        var migratingTo: String?
+        var migrationDoneAt: Int64 = 0
     }
 
     /// A fault resolved to what it does at an absolute time.
@@ -40,8 +53,14 @@ public actor SimCluster: Driver {
         public var scaleActions = 0
         public var restarts = 0
         public var relocations = 0
-        /// Live migrations (evacuations off degraded hosts).
+        /// Live migrations started (evacuations, placement moves).
         public var migrations = 0
+        /// Live migrations cut short (source or target lost, instance stopped): the instance stays where it was.
+        public var migrationsAborted = 0
+        /// Time spent in live migrations (s), each paying `migrationOverhead` more CPU.
+        public var migrationSeconds = 0.0
+        public var powerOns = 0
+        public var powerOffs = 0
         public var fences = 0
         /// Times a start was refused because another copy of the instance was not fenced (must stay 0).
         public var splitBrainRefused = 0
@@ -58,6 +77,8 @@ public actor SimCluster: Driver {
             c.crashes -= b.crashes; c.recoveries -= b.recoveries; c.recoverySeconds -= b.recoverySeconds
             c.scaleActions -= b.scaleActions; c.restarts -= b.restarts; c.relocations -= b.relocations; c.migrations -= b.migrations
             c.fences -= b.fences; c.splitBrainRefused -= b.splitBrainRefused; c.oomKills -= b.oomKills
+            c.migrationsAborted -= b.migrationsAborted; c.migrationSeconds -= b.migrationSeconds
+            c.powerOns -= b.powerOns; c.powerOffs -= b.powerOffs
             c.hostFailures -= b.hostFailures; c.faultsMissed -= b.faultsMissed
             return c
         }
@@ -83,12 +104,24 @@ public actor SimCluster: Driver {
     var scheduled: [(at: Int64, what: Scheduled)] = []
     /// Memory an instance starts at, as a fraction of its limit (leaks grow from here to 1).
     static let baseMemory = 0.25
+    /// Host boot and shutdown times, live-migration bandwidth (GiB/s) and CPU overhead (fraction of the instance's
+    /// demand while it moves), and the ramp of a degraded host's failure probability.
+    public var hostBootMs: Int64 = 180_000
+    public var hostShutdownMs: Int64 = 60_000
+    public var migrationBandwidthGiBps = 1.0
+    public var migrationOverhead = 0.1
+    public var failureRampMs: Int64 = 1_200_000
+    /// When a powering host finishes booting or shutting down, and when a host became degraded.
+    var powerDoneAt: [String: Int64] = [:]
+    var degradedAt: [String: Int64] = [:]
 
     public init(startMillis: Int64, startupMs: Int64, hosts: Int = 64, vcpusPerHost: Int = 16, seed: UInt64,
                 crashesPerInstanceDay: Double = 0) {
         now = startMillis
         self.startupMs = startupMs
-        self.hosts = (0..<hosts).map { HostInfo(id: String(format: "host%03d", $0), vcpus: vcpusPerHost, memoryMiB: 65_536) }
+        self.hosts = (0..<hosts).map {
+            HostInfo(id: String(format: "host%03d", $0), vcpus: vcpusPerHost, memoryMiB: 65_536, power: .on, failureProbability: 0)
+        }
         rng = SplitMix64(seed: seed)
         self.crashesPerInstanceDay = crashesPerInstanceDay
     }
@@ -107,6 +140,53 @@ public actor SimCluster: Driver {
     }
 
     public func setFailing(_ f: Bool) { failing = f }
+
+    /// Adds a running instance of `group` on `host` with its size (tests, hand-built clusters); the group is created
+    /// if new (its spec counts the instance).
+    public func addInstance(_ id: String, group: String, host: String, vcpus: Int = 1, memoryGiB: Double = 2, demand: Double? = nil) {
+        index[id] = insts.count
+        var x = Inst(id: id, group: group, host: host, state: .running, startedAt: now - startupMs)
+        x.vcpus = vcpus
+        x.memoryGiB = memoryGiB
+        x.demand = demand
+        insts.append(x)
+        groupSpec[group, default: 0] += 1
+    }
+
+    /// Sets an instance's CPU demand in cores (nil: back to its share of the group's load).
+    public func setDemand(instance id: String, _ cores: Double?) {
+        if let i = index[id] { insts[i].demand = cores }
+    }
+
+    /// Sets the runner's settings for placement (boot and shutdown times, migration bandwidth and cost).
+    public func setPlacementTimes(hostBootMs: Int64? = nil, hostShutdownMs: Int64? = nil, migrationBandwidthGiBps: Double? = nil,
+                                  migrationOverhead: Double? = nil, failureRampMs: Int64? = nil) {
+        if let v = hostBootMs { self.hostBootMs = v }
+        if let v = hostShutdownMs { self.hostShutdownMs = v }
+        if let v = migrationBandwidthGiBps { self.migrationBandwidthGiBps = v }
+        if let v = migrationOverhead { self.migrationOverhead = v }
+        if let v = failureRampMs { self.failureRampMs = v }
+    }
+
+    /// Powers a host off (or on) at once, without boot or shutdown time (the initial fleet).
+    public func setPowered(host id: String, _ on: Bool) {
+        if let h = hosts.firstIndex(where: { $0.id == id }) { hosts[h].power = on ? .on : .off }
+    }
+
+    /// Hosts as the driver reports them (power state, failure probability).
+    public func hostInfos() -> [HostInfo] { hosts }
+
+    /// CPU demand (cores) on each powered host now, counting live migrations' overhead on source and target.
+    public func hostDemand() -> [String: Double] {
+        let ready = readyCounts()
+        var out: [String: Double] = [:]
+        for x in insts where x.state == .running {
+            let c = cpu(x, ready: ready)
+            out[x.host, default: 0] += c
+            if let t = x.migratingTo { out[t, default: 0] += c / (1 + migrationOverhead) * migrationOverhead }
+        }
+        return out
+    }
     public func setCrashRate(_ r: Double) { crashesPerInstanceDay = r }
 
     /// Schedules a fault plan's events at offsets from `startMillis` (its random crash rate adds to the cluster's).
@@ -139,6 +219,7 @@ public actor SimCluster: Driver {
             scheduled.removeFirst()
             fire(e.what, at: e.at)
         }
+        advancePlacement(to: t)
         let p = crashesPerInstanceDay * Double(max(0, dt)) / 86_400_000
         for i in insts.indices {
             if insts[i].state == .starting && t - insts[i].startedAt >= startupMs {
@@ -169,6 +250,30 @@ public actor SimCluster: Driver {
             }
             if p > 0 && insts[i].state == .running && rng.uniform() < p {
                 crash(i, at: t - Int64(rng.uniform() * Double(dt)))  // somewhere in the interval just passed
+            }
+        }
+    }
+
+    /// Completes live migrations, boots and shutdowns due by `t`; raises degraded hosts' failure probability.
+    func advancePlacement(to t: Int64) {
+        for i in insts.indices {
+            guard let to = insts[i].migratingTo, t >= insts[i].migrationDoneAt else { continue }
+            insts[i].migratingTo = nil
+            let target = hosts.first { $0.id == to }
+            if (insts[i].state == .running || insts[i].state == .starting), target?.state == .up, target?.isPoweredOn == true {
+                insts[i].host = to
+            } else {
+                counters.migrationsAborted += 1
+            }
+        }
+        for h in hosts.indices {
+            if let at = powerDoneAt[hosts[h].id], t >= at {
+                powerDoneAt[hosts[h].id] = nil
+                if hosts[h].power == .booting { hosts[h].power = .on }
+                if hosts[h].power == .shuttingDown { hosts[h].power = .off }
+            }
+            if hosts[h].state == .degraded, let d = degradedAt[hosts[h].id] {
+                hosts[h].failureProbability = min(0.95, 0.95 * Double(max(0, t - d)) / Double(max(1, failureRampMs)))
             }
         }
     }
@@ -249,7 +354,15 @@ public actor SimCluster: Driver {
     public func setHost(_ id: String, _ state: HostInfo.State) {
         guard let h = hosts.firstIndex(where: { $0.id == id }) else { return }
         let wasDown = hosts[h].state == .down
+        if state == .degraded && hosts[h].state != .degraded { degradedAt[id] = now }
+        if state == .up || state == .maintenance { degradedAt[id] = nil; hosts[h].failureProbability = 0 }
         hosts[h].state = state
+        if state == .unreachable || state == .down {
+            for i in insts.indices where insts[i].migratingTo != nil && (insts[i].host == id || insts[i].migratingTo == id) {
+                insts[i].migratingTo = nil
+                counters.migrationsAborted += 1
+            }
+        }
         for i in insts.indices where insts[i].host == id {
             switch state {
             case .unreachable, .down:
@@ -266,7 +379,10 @@ public actor SimCluster: Driver {
         }
     }
 
-    public func instances(of g: String) -> [InstanceInfo] { insts.filter { $0.group == g }.map(info) }
+    public func instances(of g: String) -> [InstanceInfo] {
+        let ready = readyCounts()
+        return insts.filter { $0.group == g }.map { info($0, ready: ready) }
+    }
 
     /// Ready instances of a group (serving capacity) and provisioned ones (starting, running or failed but not
     /// stopped: what is paid for).
@@ -284,13 +400,31 @@ public actor SimCluster: Driver {
 
     // MARK: Driver
 
-    func info(_ i: Inst) -> InstanceInfo {
-        InstanceInfo(id: i.id, group: i.group, host: i.host, state: i.state, startedAtMillis: i.startedAt)
+    func readyCounts() -> [String: Int] {
+        var r: [String: Int] = [:]
+        for x in insts where x.state == .running { r[x.group, default: 0] += 1 }
+        return r
     }
+
+    /// CPU in use (cores): the demand the runner set, or the group's load spread over its ready instances (at most
+    /// the instance's vCPUs), plus the live-migration overhead while it moves; 0 when not running.
+    func cpu(_ x: Inst, ready: [String: Int]) -> Double {
+        guard x.state == .running else { return 0 }
+        let base = x.demand ?? min(1, (loads[x.group] ?? 0) / Double(max(1, ready[x.group] ?? 0))) * Double(x.vcpus)
+        return x.migratingTo != nil ? base * (1 + migrationOverhead) : base
+    }
+
+    func info(_ i: Inst, ready: [String: Int]) -> InstanceInfo {
+        InstanceInfo(id: i.id, group: i.group, host: i.host, state: i.state, startedAtMillis: i.startedAt, vcpus: i.vcpus,
+                     cpu: cpu(i, ready: ready), memoryGiB: i.memoryGiB, migratingTo: i.migratingTo)
+    }
+
+    func info(_ i: Inst) -> InstanceInfo { info(i, ready: readyCounts()) }
 
     public func inventory() async throws(DriverError) -> Inventory {
         if failing { throw .unavailable("sim: injected driver failure") }
-        return Inventory(hosts: hosts, instances: insts.map(info),
+        let ready = readyCounts()
+        return Inventory(hosts: hosts, instances: insts.map { info($0, ready: ready) },
                          groups: groupSpec.keys.sorted().map { GroupInfo(id: $0, desiredReplicas: groupSpec[$0] ?? 0) })
     }
 
@@ -319,6 +453,7 @@ public actor SimCluster: Driver {
         guard let i = index[instance] else { throw .notFound("instance \(instance)") }
         let h = hosts.first { $0.id == insts[i].host }
         guard h?.state == .up || h?.state == .degraded else { throw .rejected("host \(insts[i].host) is \(h?.state.rawValue ?? "gone")") }
+        guard h?.isPoweredOn == true else { throw .rejected("host \(insts[i].host) is powered \(h?.power?.rawValue ?? "off")") }
         counters.restarts += 1
         insts[i].state = .starting
         insts[i].startedAt = now
@@ -330,6 +465,7 @@ public actor SimCluster: Driver {
         if insts[i].state == .unknown { throw .unavailable("host \(insts[i].host) unreachable") }
         counters.fences += 1
         insts[i].state = .stopped
+        if insts[i].migratingTo != nil { insts[i].migratingTo = nil; counters.migrationsAborted += 1 }
     }
 
     public func start(instance: String, on host: String?, actionID: String) async throws(DriverError) {
@@ -342,7 +478,7 @@ public actor SimCluster: Driver {
             throw .rejected("\(instance) is \(insts[i].state.rawValue) on \(insts[i].host): not fenced")
         }
         if let host {
-            guard hosts.contains(where: { $0.id == host && $0.state == .up }) else { throw .rejected("host \(host) not up") }
+            guard hosts.contains(where: { $0.id == host && $0.state == .up && $0.isPoweredOn }) else { throw .rejected("host \(host) not up") }
             if host != insts[i].host { counters.relocations += 1 }
             insts[i].host = host
         }
@@ -350,17 +486,55 @@ public actor SimCluster: Driver {
         insts[i].startedAt = now
     }
 
-    /// Live migration: a running instance moves to an `up` host and keeps running (the move's brief cost is not
-    /// modelled here; `vigil sim --cluster`'s VM simulator models it). One copy at all times.
+    /// Live migration: a running instance moves to an `up`, powered-on host and keeps running on its source until
+    /// the move completes (`migrationMs`), paying `migrationOverhead` more CPU meanwhile. One copy at all times.
     public func migrate(instance: String, to host: String, live: Bool, actionID: String) async throws(DriverError) {
         guard try once(actionID) else { return }
         guard let i = index[instance] else { throw .notFound("instance \(instance)") }
         guard insts[i].state == .running || insts[i].state == .starting else {
             throw .rejected("\(instance) is \(insts[i].state.rawValue): only a running instance migrates live")
         }
-        guard hosts.contains(where: { $0.id == host && $0.state == .up }) else { throw .rejected("host \(host) not up") }
-        if host != insts[i].host { counters.migrations += 1 }
-        insts[i].host = host
+        guard insts[i].migratingTo == nil else { throw .rejected("\(instance) is already migrating to \(insts[i].migratingTo!)") }
+        guard hosts.contains(where: { $0.id == host && $0.state == .up && $0.isPoweredOn }) else { throw .rejected("host \(host) not up") }
+        guard host != insts[i].host else { return }
+        counters.migrations += 1
+        let ms = migrationMs(memoryGiB: insts[i].memoryGiB)
+        counters.migrationSeconds += Double(ms) / 1000
+        insts[i].migratingTo = host
+        insts[i].migrationDoneAt = now + ms
+    }
+
+    /// How long a live migration of `memoryGiB` takes: 2 s of setup plus 1.3 × memory / bandwidth (pre-copy with
+    /// dirty pages re-sent, as `PlacementConfig.migrationSeconds` estimates it).
+    public func migrationMs(memoryGiB: Double) -> Int64 {
+        Int64(((2 + 1.3 * memoryGiB / migrationBandwidthGiBps) * 1000).rounded())
+    }
+
+    /// Host power: off only when nothing runs on it or migrates to it (shutting down for `hostShutdownMs`), on from
+    /// off (booting for `hostBootMs`, then it takes instances).
+    public func power(host: String, on: Bool, actionID: String) async throws(DriverError) {
+        guard try once(actionID) else { return }
+        guard let h = hosts.firstIndex(where: { $0.id == host }) else { throw .notFound("host \(host)") }
+        let state = hosts[h].power ?? .on
+        if on {
+            guard state == .off else {
+                if state == .on || state == .booting { return }
+                throw .rejected("host \(host) is \(state.rawValue)")
+            }
+            hosts[h].power = .booting
+            powerDoneAt[host] = now + hostBootMs
+            counters.powerOns += 1
+        } else {
+            guard state == .on else {
+                if state == .off || state == .shuttingDown { return }
+                throw .rejected("host \(host) is \(state.rawValue)")
+            }
+            let busy = insts.filter { ($0.host == host && $0.state != .stopped) || $0.migratingTo == host }
+            guard busy.isEmpty else { throw .rejected("host \(host) still runs \(busy.count) instance(s), e.g. \(busy[0].id)") }
+            hosts[h].power = .shuttingDown
+            powerDoneAt[host] = now + hostShutdownMs
+            counters.powerOffs += 1
+        }
     }
 
     // MARK: placement
@@ -400,7 +574,7 @@ public actor SimCluster: Driver {
 
     func pickHost(_ used: [String: Int]) -> String {
         var best: (free: Int, id: String)?
-        for h in hosts where h.state == .up {
+        for h in hosts where h.state == .up && h.isPoweredOn {
             let free = h.vcpus - used[h.id, default: 0]
             if best == nil || free > best!.free { best = (free, h.id) }
         }

@@ -11,11 +11,11 @@ struct DaemonCommand: AsyncParsableCommand {
         commandName: "daemon",
         abstract: "Run the remediation engine: observe through a driver, decide per policy, act, audit.",
         discussion: """
-            Reads `policies:`, `driver:` and `daemon:` from the config (docs/daemon.md, docs/engine.md). Every \
+            Reads `policies:`, `placement:` (optional: balance, consolidation, evacuation), `driver:` and `daemon:` from the config (docs/daemon.md, docs/engine.md). Every \
             decision is written to an SQLite audit (--audit) that survives restarts; an executed action is never \
             executed again. Serves /-/healthy, /-/ready, /metrics (the engine's state series) and the actions API \
             (GET /api/v1/actions, GET /api/v1/actions/pending, POST /api/v1/actions/{id}/approve|reject). \
-            SIGHUP reloads the policies; SIGTERM/SIGINT finish the step in flight and exit 0.
+            SIGHUP reloads the policies and `placement:`; SIGTERM/SIGINT finish the step in flight and exit 0.
 
             Examples:
               vigil daemon --config vigil.yml

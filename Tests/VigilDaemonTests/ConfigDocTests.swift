@@ -25,7 +25,9 @@ import VigilEngine
         _ = try DaemonConfig(c)
         let keys = try VigilConfig.knownKeys(yaml: example, sections: daemonConfigSections)
         for k in ["daemon.query_url", "driver.sim.trace", "driver.kind"] { #expect(keys.contains(k), "\(keys.sorted())") }
-        for k in keys.sorted() where k.hasPrefix("daemon") || k.hasPrefix("driver") || k.hasPrefix("policies") {
+        for k in ["placement.mode", "placement.max_migrations"] { #expect(keys.contains(k), "\(keys.sorted())") }
+        #expect(try DaemonConfig(c).placement?.mode == .dryRun)
+        for k in keys.sorted() where k.hasPrefix("daemon") || k.hasPrefix("driver") || k.hasPrefix("policies") || k.hasPrefix("placement") {
             #expect(doc.contains("| `\(k)` |"), "docs/configuration.md has no row for `\(k)`")
         }
         // contrib/vigil.yml is a working daemon config too
@@ -42,6 +44,7 @@ import VigilEngine
         let sim = try #require(c.driver.sim)
         #expect(sim.faults.events.count == 5 && sim.faults.crashesPerInstanceDay == 1, "\(sim.faults)")
         #expect(sim.backfill.milliseconds == 2 * 86_400_000)
+        #expect(c.placement?.mode == .auto && c.placement?.spareHosts == 1)
         // a bad fault names its token
         let bad = try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "surge@4h:factor=2.5", with: "surge@4h:factor=lots")
         do {

@@ -68,6 +68,10 @@ import VigilTestSupport
             }
             let p = try #require(r.placement)
             #expect(p.energyKWh > 0 && p.staticEnergyKWh > 0)
+            // the live run's own placement (scripts/demo-vigil.yml turns it on): hosts drained and powered off
+            let live = try #require(r.livePlacement)
+            #expect(live.mode == "auto" && live.powerOffs > 0 && live.migrations > 0, "\(live)")
+            #expect(live.hostsPowered < live.hosts && live.example != nil, "\(live)")
         }
         // the numbers are the run's: another seed (other noise, other crashes) gives others
         #expect(a.report.groups.map(\.instanceHours) != b.report.groups.map(\.instanceHours))
