@@ -490,7 +490,7 @@ struct AutoscaleEndToEndTests {
         #expect(outs.allSatisfy { $0.reason.contains("utilisation") || $0.reason.contains("forecast") }, "\(summary)")
 
         // ---- nothing outlives vigil: every replica port is closed
-        let closed = await ProcessTests.eventually(10) { (0..<Self.maxReplicas).allSatisfy { !Self.listening(portBase + $0) } }
+        let closed = await ProcessTests.eventually(30) { (0..<Self.maxReplicas).allSatisfy { !Self.listening(portBase + $0) } }
         #expect(closed, "a replica still listens after vigil exited")
     }
 }

@@ -91,14 +91,14 @@ import VigilTestSupport
 
         try Self.config(maxReplicas: 3).write(to: cfg, atomically: true, encoding: .utf8)
         p.kill(SIGHUP)
-        let reloaded = await Self.eventually(10) {
+        let reloaded = await Self.eventually(30) {
             (await Self.get(base + "/metrics")?.1 ?? "").contains("vigil_group_max_replicas{group=\"svc\"} 3\n")
         }
         #expect(reloaded, "SIGHUP did not reload the policies: \(p.log)")
         // a broken file keeps the running policies and the process
         try "policies: {svc: {max_replicas: zero}}\n".write(to: cfg, atomically: true, encoding: .utf8)
         p.kill(SIGHUP)
-        let logged = await Self.eventually(10) { p.log.contains("policy reload failed") }
+        let logged = await Self.eventually(30) { p.log.contains("policy reload failed") }
         #expect(logged)
         #expect(await Self.get(base + "/-/healthy")?.0 == 200)
         let actions = await Self.get(base + "/api/v1/actions")

@@ -46,7 +46,7 @@ final class Receiver {
     }
 
     func ready() async -> Bool {
-        await eventually(10) {
+        await eventually(60) {
             if case .success = await HTTPExchange.send(method: "GET", url: "http://127.0.0.1:\(port)/", timeoutMs: 500, clock: WallClock()) {
                 return true
             }

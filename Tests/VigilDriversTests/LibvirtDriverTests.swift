@@ -394,7 +394,7 @@ import VigilEngine
         }
         #expect(!woke.withLock { $0 })
         try await Self.crash(d, "h1", "web-0")
-        #expect(await eventually(10) { woke.withLock { $0 } })
+        #expect(await eventually(30) { woke.withLock { $0 } })
         waiter.cancel()
     }
 
@@ -523,7 +523,7 @@ import VigilEngine
         // test process may inherit SIGTERM ignored)
         kill(server.processIdentifier, SIGKILL)
         #expect(await eventually(30) { !server.isRunning })
-        let freed = await eventually(10) {
+        let freed = await eventually(30) {
             do throws(DriverError) { _ = try await d.hosts["h3"]!.call("probe", timeoutMs: 1_000, clock: WallClock()) { _ in .success(0) } } catch {
                 if case .unavailable(let m) = error { return m.contains("cannot connect") }
             }

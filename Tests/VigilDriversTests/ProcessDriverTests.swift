@@ -135,7 +135,7 @@ struct ProcessDriverTests {
         try await d.stop(instance: "stubborn-0", actionID: "s1")
         #expect(d.status().first?.state == .stopped)
         #expect(!alive(leader))
-        #expect(await eventually(5) { !alive(grandchild) }, "the process group was killed")
+        #expect(await eventually(30) { !alive(grandchild) }, "the process group was killed")
         await d.shutdown()
     }
 

@@ -5,7 +5,7 @@ import VigilEngine
 @testable import VigilDrivers
 
 /// Polls `condition` every 10 ms until it holds or `seconds` pass (wall time; tests only).
-func eventually(_ seconds: Double = 10, _ condition: () async -> Bool) async -> Bool {
+func eventually(_ seconds: Double = 30, _ condition: () async -> Bool) async -> Bool {
     let deadline = Date().addingTimeInterval(seconds)
     while Date() < deadline {
         if await condition() { return true }

@@ -19,8 +19,8 @@ import VigilIngest
         for await p in stream { port = p; break }
         // Two chunks: one good (split across writes), one malformed; the malformed one writes nothing.
         try await sendTCP(port: port, [Data("ok:g1:1000:1;g2:10".utf8), Data("00:2\n".utf8), Data("garbage\n".utf8)])
-        _ = try await eventually(10, "graphite samples") { () -> Bool? in store.sampleCount == 2 ? true : nil }
-        _ = try await eventually(10, "malformed counted") { () -> Bool? in
+        _ = try await eventually(30, "graphite samples") { () -> Bool? in store.sampleCount == 2 ? true : nil }
+        _ = try await eventually(30, "malformed counted") { () -> Bool? in
             metrics.counter("vigil_rejected_samples_total", [Label("reason", "malformed")]) == 1 ? true : nil
         }
         #expect(try store.select([.equal("__name__", "g2")], mint: 0, maxt: .max).first?.samples == [Sample(1000, 2)])

@@ -121,7 +121,7 @@ private let rwHeaders = ["Content-Type": "application/x-protobuf", "Content-Enco
         for await p in stream { port = p; break }
         try await sendTCP(port: port, [Data("servers.web-1.cpu 1.5 1700000000\nservers.web-1.cpu 2.5 1700000010\n".utf8),
                                        Data("broken line\n".utf8)])
-        let got = try await eventually(10, "graphite samples") { () -> [Sample]? in
+        let got = try await eventually(30, "graphite samples") { () -> [Sample]? in
             let s = try store.select([.equal("__name__", "servers_web_1_cpu")], mint: 0, maxt: .max).first?.samples ?? []
             return s.count == 2 ? s : nil
         }

@@ -78,7 +78,7 @@ import VigilForecast
         #expect(scores.flatMap(\.values).allSatisfy { $0 >= 0 && $0 <= 1 })
         // The loop registered its metrics in the server's one registry: /metrics shows them with their type (set
         // when the tick that wrote the forecasts returns, so polled, bounded).
-        let exposition = try await eventually(10, "forecaster metrics on /metrics") { () async throws -> String? in
+        let exposition = try await eventually(30, "forecaster metrics on /metrics") { () async throws -> String? in
             let t = try await http("GET", ts.base + "/metrics").text
             return t.contains("vigil_forecaster_tick_seconds ") ? t : nil
         }
