@@ -26,6 +26,8 @@ public struct SeriesForecast: Sendable {
 public struct ForecastRunReport: Sendable {
     public var counts: [ForecastMethod: Int] = [:]
     public var notes: [String] = []
+    /// Models this run fitted on its input, by step (the online loop keeps them for `reuse` on later rounds).
+    public var fitted: [Int64: LinearForecaster] = [:]
 }
 
 /// The whole `vigil forecast` path: regularise every series, fit (or load) a global linear model per step,
@@ -39,7 +41,7 @@ public enum ForecastPipeline {
     /// error on its own last `selection.origins` complete forecasts (`BacktestSelection.forecast`); intervals are the
     /// global model's, shifted to the chosen forecast. Only when H equals the model's horizon.
     public static func run(_ series: [RawSeries], horizon H: Int, model: LinearForecaster? = nil, coverage: Double = 0.9,
-                           selection: BacktestSelection? = nil,
+                           selection: BacktestSelection? = nil, reuse: [Int64: LinearForecaster] = [:],
                            threads: Int = 2, log: (String) -> Void = { _ in }) throws -> ([SeriesForecast], ForecastRunReport) {
         precondition(H >= 1, "horizon must be ≥ 1")
         var report = ForecastRunReport()
@@ -72,9 +74,12 @@ public enum ForecastPipeline {
             var m: LinearForecaster? = nil
             if let model, model.stepMs == 0 || model.stepMs == step {
                 m = model
+            } else if let r = reuse[step], r.horizon == H {
+                m = r  // fitted on an earlier round's input (the online loop refits hourly, not every round)
             } else {
                 if let model { report.notes.append("model step \(model.stepMs / 1000) s ≠ series step \(step / 1000) s: fitting on the input instead") }
                 m = fitOnInput(idx.map { regular[$0]!.values }, step: step, horizon: H, coverage: coverage, report: &report, log: log)
+                if let m { report.fitted[step] = m }
             }
             var linearIdx: [Int] = []
             for i in idx {

@@ -98,6 +98,9 @@ public actor OnlineForecaster {
         public var refits = 0
         /// Series resampled to the model's step before forecasting.
         public var seriesResampled = 0
+        /// Models fitted on the pulled history this tick (no `forecast.model`, or one of another step); a fitted model
+        /// is reused for `refitOnInputEveryMs` of the clock, not refitted every tick.
+        public var fitsOnInput = 0
         /// `vigil_failure_probability{kind="saturation"}` samples computed this tick.
         public var saturationProbabilities = 0
         /// `vigil_failure_probability{kind="exhaustion"}` samples written this tick.
@@ -120,6 +123,10 @@ public actor OnlineForecaster {
     private var lastForecastOrigin: [Labels: Int64] = [:]
     private var lastSaturationOrigin: [Labels: Int64] = [:]
     private var lastExhaustionOrigin: [Labels: Int64] = [:]
+    /// Models fitted on the pulled history, by step, with the tick time they were fitted at. Fitting one (a day of
+    /// lags, ridge, held-out λ) costs seconds at a 1-minute step; it is redone once `refitOnInputEveryMs` has passed.
+    private var fittedOnInput: [Int64: (model: LinearForecaster, at: Int64)] = [:]
+    public static let refitOnInputEveryMs: Int64 = 3_600_000
 
     public init(reader: SeriesReader, appender: SampleAppender, config: Configuration, worker: BLASWorker = .shared) {
         self.reader = reader
@@ -136,6 +143,7 @@ public actor OnlineForecaster {
     /// kept.
     public func reconfigure(_ config: Configuration) {
         self.config = config
+        fittedOnInput = [:]
     }
 
     /// The mean per step: buckets [k·step, (k+1)·step) of the epoch, each stamped at its end (k+1)·step; only buckets
@@ -235,6 +243,7 @@ public actor OnlineForecaster {
         onlineModel?.selection = nil
         let model = onlineModel, H = config.model?.horizon ?? config.horizon
         let detectorsIn = detectors, lastScoredIn = lastScored, inputsIn = inputs
+        let reuse = fittedOnInput.filter { _, e in now >= e.at && now - e.at < Self.refitOnInputEveryMs }.mapValues(\.model)
         let labels = pulled.map(\.labels)
         let failure = config.failureModel, instanceLabel = config.instanceLabel, alarm = config.anomalyAlarmThreshold
         // Saturation: gauges only, once per new last sample.
@@ -245,10 +254,11 @@ public actor OnlineForecaster {
         }
         // The BLAS work runs on values (this tick's copies of the detectors it needs); its results are applied below
         // in one synchronous step. No other tick runs in between (ticks are serialised by `tick`).
-        let (forecasts, newDetectors, scores, failureOut, satOut) = try await worker.run {
-            () throws -> ([SeriesForecast], [Labels: StreamingAnomalyScorer], [[Sample]], [(String, Double)], [(Labels, Int64, Double?)]) in
+        let (forecasts, newDetectors, scores, failureOut, satOut, fitted) = try await worker.run {
+            () throws -> ([SeriesForecast], [Labels: StreamingAnomalyScorer], [[Sample]], [(String, Double)], [(Labels, Int64, Double?)],
+                          [Int64: LinearForecaster]) in
             let inputs = inputsIn
-            let (fc, _) = try ForecastPipeline.run(inputs, horizon: H, model: model, threads: 1)
+            let (fc, fcReport) = try ForecastPipeline.run(inputs, horizon: H, model: model, reuse: reuse, threads: 1)
             var dets: [Labels: StreamingAnomalyScorer] = [:]
             var scores: [[Sample]] = [], legacy: [[Double]] = []
             for (i, s) in inputs.enumerated() {
@@ -282,8 +292,10 @@ public actor OnlineForecaster {
                     sat.append((s.labels, s.timestamps.last!, f.map { saturation.predictor.probability($0) }))
                 }
             }
-            return (fc, dets, scores, fail, sat)
+            return (fc, dets, scores, fail, sat, fcReport.fitted)
         }
+        for (step, m) in fitted { fittedOnInput[step] = (m, now) }
+        report.fitsOnInput = fitted.count
         for (l, d) in newDetectors { detectors[l] = d }
         for (i, sc) in scores.enumerated() where !sc.isEmpty { detectorObservations[labels[i], default: 0] += sc.count }
 

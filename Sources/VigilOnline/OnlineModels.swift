@@ -31,6 +31,7 @@ public final class OnlineModelLoop: Sendable {
             ("vigil_forecaster_fallbacks", "gauge", "Series the last tick forecast naively (too little history)."),
             ("vigil_forecaster_fallbacks_total", "counter", "Naive-forecast fallbacks, all ticks."),
             ("vigil_forecaster_refits_total", "counter", "Models refitted on the pulled history instead of forecast.model."),
+            ("vigil_forecaster_fits_on_input_total", "counter", "Models fitted on the pulled history (each is reused for an hour of the clock)."),
             ("vigil_forecaster_resampled_series_total", "counter", "Series resampled to the model's step before forecasting."),
             ("vigil_forecaster_saturation_probabilities", "gauge", "Saturation probabilities the last tick wrote."),
             ("vigil_forecaster_tick_seconds", "gauge", "Processing time of the last forecaster tick."),
@@ -87,6 +88,7 @@ public final class OnlineModelLoop: Sendable {
             metrics.set("vigil_forecaster_fallbacks", [], Double(r.fallbacks))
             metrics.add("vigil_forecaster_fallbacks_total", [], Double(r.fallbacks))
             metrics.add("vigil_forecaster_refits_total", [], Double(r.refits))
+            metrics.add("vigil_forecaster_fits_on_input_total", [], Double(r.fitsOnInput))
             metrics.add("vigil_forecaster_resampled_series_total", [], Double(r.seriesResampled))
             metrics.set("vigil_forecaster_saturation_probabilities", [], Double(r.saturationProbabilities))
             // Processing time, not simulated time: how long the tick kept the BLAS thread and the store busy.

@@ -112,4 +112,40 @@ final class MemoryStore: SeriesReader, SampleAppender, @unchecked Sendable {
         #expect(a.timestamps.last == t0 + n * step && a.values.last! > 0.999999)
         worker.stop()
     }
+
+    /// Without `forecast.model` the tick fits a model on the pulled history; it is reused for an hour of the clock
+    /// (a day-of-lags fit costs seconds), then refitted. Forecasts keep coming on every tick in between.
+    @Test func aModelFittedOnTheHistoryIsReusedForAnHourThenRefitted() async throws {
+        let store = MemoryStore()
+        let step: Int64 = 60_000, n: Int64 = 1600, t0: Int64 = 1_700_000_000_000
+        var rng = TestRNG(5)
+        let labels = Labels([("__name__", "cpu_usage"), ("instance", "a")])
+        var g = SeriesSamples(labels: labels)
+        func value(_ i: Int64) -> Double { 50 + 10 * sin(Double(i) / 20) + rng.normal() }
+        for i in 0..<n { g.append(t0 + i * step, value(i)) }
+        _ = try await store.append([g])
+        var o = OnlineForecaster.Configuration(selectors: [[LabelMatcher.equal("instance", "a")]])
+        o.horizon = 5
+        let worker = BLASWorker(name: "online-refit-test")
+        defer { worker.stop() }
+        let online = OnlineForecaster(reader: store, appender: store, config: o, worker: worker)
+        var now = t0 + n * step
+        let r1 = try await online.tick(now: now)
+        #expect(r1.fitsOnInput == 1 && r1.seriesForecast == 1 && r1.fallbacks == 0, "\(r1)")
+        // 59 more minutes, a tick each: forecast every time, fitted never
+        var fits = 0
+        for i in n..<(n + 59) {
+            _ = try await store.append([SeriesSamples(labels: labels, timestamps: [t0 + i * step], values: [value(i)])])
+            now = t0 + (i + 1) * step
+            let r = try await online.tick(now: now)
+            #expect(r.seriesForecast == 1 && r.fallbacks == 0, "\(r)")
+            fits += r.fitsOnInput
+        }
+        #expect(fits == 0, "reused within the hour")
+        // an hour after the fit: fitted again on the newer history
+        _ = try await store.append([SeriesSamples(labels: labels, timestamps: [t0 + (n + 59) * step], values: [value(n + 59)])])
+        let r3 = try await online.tick(now: t0 + (n + 60) * step)
+        #expect(r3.fitsOnInput == 1 && r3.seriesForecast == 1, "\(r3)")
+        #expect(store.all("vigil_forecast").map(\.count) == [61, 61], "one forecast per tick in each quantile series")
+    }
 }
