@@ -4,8 +4,8 @@ import VigilIngest
 /// A remote_write request split by the series cache: series seen before go by reference, the others by labels.
 public struct ResolvedWrite: Sendable {
     package let columns: RemoteWriteColumns
-    /// Per series: hash of its label key (0 without a key).
-    var hashes: [UInt64]
+    /// Per series: fingerprint of its label key (unused for a series without a key).
+    var hashes: [SeriesKey]
     /// Series the cache did not know, labels decoded and validated, in request order.
     var labelled: [SeriesSamples] = []
     /// `labelled[j]` is series `labelledSeries[j]` of `columns`.
@@ -27,14 +27,14 @@ extension Ingestor {
     /// error for an invalid series (before anything is written).
     public func resolve(_ cols: RemoteWriteColumns) throws(IngestError) -> ResolvedWrite {
         let n = cols.seriesCount
-        var hashes = [UInt64](repeating: 0, count: n)
+        var hashes = [SeriesKey](repeating: SeriesKey(0, 0), count: n)
         for i in 0..<n {
-            hashes[i] = cols.withLabelKey(i) { k in k.map { SeriesRefCache.hash($0) } ?? 0 }
+            hashes[i] = cols.withLabelKey(i) { k in k.map { SeriesRefCache.hash($0) } ?? SeriesKey(0, 0) }
         }
         var found = [UInt64](repeating: 0, count: n)
         seriesCache.withLock { st in
             for i in 0..<n {
-                found[i] = cols.withLabelKey(i) { k in k.map { st.lookup($0, hash: hashes[i]) } ?? 0 }
+                found[i] = cols.withLabelKey(i) { k in k == nil ? 0 : st.lookup(hashes[i]) }
             }
         }
         var w = ResolvedWrite(columns: cols, hashes: hashes)
@@ -93,7 +93,7 @@ extension Ingestor {
         var seen = Set<Int32>()
         for k in r.unknownRefs where seen.insert(w.refSeries[k]).inserted { gone.append(Int(w.refSeries[k])) }
         seriesCache.withLock { st in
-            for i in gone { cols.withLabelKey(i) { k in if let k { st.remove(k, hash: w.hashes[i]) } } }
+            for i in gone { cols.withLabelKey(i) { k in if k != nil { st.remove(w.hashes[i]) } } }
         }
         var resend: [SeriesSamples] = []
         var resendSeries: [Int] = []
@@ -124,12 +124,12 @@ extension Ingestor {
     }
 
     /// Caches `refs[j]` (when not 0) under the label key of series `series(j)`.
-    private func remember(_ cols: RemoteWriteColumns, _ hashes: [UInt64], _ refs: [UInt64], _ series: (Int) -> Int) {
+    private func remember(_ cols: RemoteWriteColumns, _ hashes: [SeriesKey], _ refs: [UInt64], _ series: (Int) -> Int) {
         guard refs.contains(where: { $0 != 0 }) else { return }
         seriesCache.withLock { st in
             for (j, ref) in refs.enumerated() where ref != 0 {
                 let i = series(j)
-                cols.withLabelKey(i) { k in if let k { st.insert(k, hash: hashes[i], ref: ref) } }
+                cols.withLabelKey(i) { k in if k != nil { st.insert(hashes[i], ref: ref) } }
             }
         }
     }

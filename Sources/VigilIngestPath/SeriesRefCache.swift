@@ -1,10 +1,30 @@
 import Synchronization
 
+/// A series' label key (the raw label bytes a sender encoded it as) reduced to a 128-bit fingerprint.
+public struct SeriesKey: Hashable, Sendable {
+    public let a: UInt64
+    public let b: UInt64
+    public init(_ a: UInt64, _ b: UInt64) {
+        // (0, 0) marks an empty slot in `KeyTable`.
+        self.a = a | (b == 0 ? 1 : 0)
+        self.b = b
+    }
+}
+
 /// Raw label bytes of a series as a sender encodes them → the store's series reference.
 ///
 /// The ingest fast path (as Prometheus' scrape cache and VictoriaMetrics' series cache): a series seen before is
-/// recognised by hashing and comparing the bytes it arrived as, without building `Labels`; its samples then go to
-/// the store by reference. Keys are exact bytes, so two encodings of one label set are two entries for one ref.
+/// recognised by hashing the bytes it arrived as, without building `Labels`; its samples then go to the store by
+/// reference. Keys are exact bytes, so two encodings of one label set are two entries for one ref.
+///
+/// The cache keeps a 128-bit fingerprint of the bytes (`SeriesKey`, 24 bytes an entry with its ref), not the
+/// bytes (~200 bytes for a node_exporter series): at 1M series the label strings were ~115 B per series of the
+/// server's memory. Two label keys with one fingerprint would send the second series' samples to the first's ref;
+/// with two independently keyed 64-bit hashes the chance among the at most 2 × `maxPerGeneration` keys held is
+/// below n²/2¹²⁹ (about 2⁻⁸⁹ at 2²⁰ keys), far below that of an undetected memory or disk error. The hash is
+/// seeded per process (random secrets), so keys cannot be chosen offline to collide; and a client that could
+/// make them collide can only misfile samples it could as well have sent under the other series' labels.
+/// Every key enters the cache from the slow path (labels decoded, validated and resolved by the store).
 ///
 /// Bounded: two generations of at most `maxPerGeneration` entries each. Lookups look in the current generation,
 /// then in the previous one (moving a hit forward); when the current one is full it becomes the previous one and
@@ -20,27 +40,27 @@ public final class SeriesRefCache: Sendable {
         var rotations = 0
         let maxPerGeneration: Int
 
-        /// The ref for `key` (hash `h`), or 0.
-        mutating func lookup(_ key: UnsafeRawBufferPointer, hash h: UInt64) -> UInt64 {
-            let r = current.find(key, hash: h)
+        /// The ref for `key`, or 0.
+        mutating func lookup(_ key: SeriesKey) -> UInt64 {
+            let r = current.find(key)
             if r != 0 { return r }
-            let p = previous.find(key, hash: h)
-            if p != 0 { insert(key, hash: h, ref: p) }
+            let p = previous.find(key)
+            if p != 0 { insert(key, ref: p) }
             return p
         }
 
-        mutating func insert(_ key: UnsafeRawBufferPointer, hash h: UInt64, ref: UInt64) {
-            if current.count >= maxPerGeneration && current.find(key, hash: h) == 0 {
+        mutating func insert(_ key: SeriesKey, ref: UInt64) {
+            if current.count >= maxPerGeneration && !current.contains(key) {
                 previous = current
                 current = KeyTable()
                 rotations += 1
             }
-            current.set(key, hash: h, ref: ref, addIfMissing: true)
+            current.set(key, ref: ref, addIfMissing: true)
         }
 
-        mutating func remove(_ key: UnsafeRawBufferPointer, hash h: UInt64) {
-            current.set(key, hash: h, ref: 0, addIfMissing: false)
-            previous.set(key, hash: h, ref: 0, addIfMissing: false)
+        mutating func remove(_ key: SeriesKey) {
+            current.set(key, ref: 0, addIfMissing: false)
+            previous.set(key, ref: 0, addIfMissing: false)
         }
     }
 
@@ -53,125 +73,120 @@ public final class SeriesRefCache: Sendable {
     public var count: Int { state.withLock { $0.current.count + $0.previous.count } }
     /// How often the current generation was full and became the previous one.
     public var rotations: Int { state.withLock { $0.rotations } }
+    /// Bytes the two generations' tables hold.
+    public var byteCount: Int { state.withLock { $0.current.byteCount + $0.previous.byteCount } }
 
     /// Runs `body` with the cache locked: a whole request's lookups (or inserts) under one lock.
     func withLock<R>(_ body: (inout State) -> R) -> R {
         state.withLock { body(&$0) }
     }
 
-    /// 64-bit hash of a byte string, 16 bytes per step in two independent lanes (collisions are resolved by
-    /// comparing bytes).
+    /// Per-process random secrets of `hash` (odd, so that no multiplier is zero).
+    private static let secrets: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = {
+        var g = SystemRandomNumberGenerator()
+        func odd() -> UInt64 { g.next() | 1 }
+        return (odd(), odd(), odd(), odd(), odd(), odd())
+    }()
+
     @inline(__always)
-    static func hash(_ b: UnsafeRawBufferPointer) -> UInt64 {
+    private static func mum(_ x: UInt64, _ y: UInt64) -> UInt64 {
+        let r = x.multipliedFullWidth(by: y)
+        return r.high ^ r.low
+    }
+
+    /// 128-bit fingerprint of a byte string: two wyhash-style chains (a 64×64→128-bit multiply folded to 64 bits
+    /// per 16 bytes) with independent per-process secrets, 16 bytes per step.
+    @inline(__always)
+    public static func hash(_ b: UnsafeRawBufferPointer) -> SeriesKey {
+        let k = secrets
         let n = b.count
-        var h1: UInt64 = 0x9E37_79B9_7F4A_7C15 ^ (UInt64(n) &* 0xFF51_AFD7_ED55_8CCD)
-        var h2: UInt64 = 0xC2B2_AE3D_27D4_EB4F
+        var s1 = k.0 ^ UInt64(n)
+        var s2 = k.1 ^ (UInt64(n) &* 0x9E37_79B9_7F4A_7C15)
         var i = 0
         while i + 16 <= n {
             let w1 = b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
             let w2 = b.loadUnaligned(fromByteOffset: i + 8, as: UInt64.self)
-            h1 = (h1 ^ w1) &* 0xBF58_476D_1CE4_E5B9
-            h2 = (h2 ^ w2) &* 0x94D0_49BB_1331_11EB
-            h1 ^= h1 >> 29
-            h2 ^= h2 >> 31
+            s1 = mum(w1 ^ k.2, w2 ^ s1)
+            s2 = mum(w1 ^ k.3, w2 ^ s2)
             i += 16
         }
+        // The last 0–15 bytes, zero-padded into two words (the length above tells paddings apart).
+        var w1: UInt64 = 0, w2: UInt64 = 0
         if i + 8 <= n {
-            h1 = (h1 ^ b.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* 0xBF58_476D_1CE4_E5B9
-            h1 ^= h1 >> 29
+            w1 = b.loadUnaligned(fromByteOffset: i, as: UInt64.self)
             i += 8
-        }
-        if i < n {
-            var w: UInt64 = 0
             var shift: UInt64 = 0
-            while i < n {
-                w |= UInt64(b[i]) << shift
-                shift += 8
-                i += 1
-            }
-            h2 = (h2 ^ w) &* 0x94D0_49BB_1331_11EB
+            while i < n { w2 |= UInt64(b[i]) << shift; shift += 8; i += 1 }
+        } else {
+            var shift: UInt64 = 0
+            while i < n { w1 |= UInt64(b[i]) << shift; shift += 8; i += 1 }
         }
-        var h = h1 ^ (h2 &* 0xD6E8_FEB8_6659_FD93)
-        h ^= h >> 32
-        h = h &* 0xD6E8_FEB8_6659_FD93
-        h ^= h >> 32
-        return h
+        s1 = mum(w1 ^ k.2, w2 ^ s1)
+        s2 = mum(w1 ^ k.3, w2 ^ s2)
+        return SeriesKey(mum(s1 ^ k.4, s1 ^ 0xE703_7ED1_A0B4_28DB), mum(s2 ^ k.5, s2 ^ 0x8EBC_6AF0_9C88_C6E3))
     }
 }
 
-/// Open-addressing table from byte keys (kept in one arena) to refs; a ref of 0 marks a removed entry.
-/// A slot holds the entry index and the hash's upper 32 bits, so a probe touches the entry (and its key bytes)
-/// only when those match.
+/// Open-addressing table (linear probing, at most half full) from fingerprints to refs; a ref of 0 marks a
+/// removed entry. 24 bytes a slot.
 struct KeyTable {
-    private var slots: [UInt64] = []           // (upper 32 hash bits << 32) | (entry index + 1); 0 = empty
-    private var refs: [UInt64] = []
-    private var offsets: [Int] = []
-    private var lengths: [Int32] = []
-    private var hashes: [UInt64] = []
-    private var arena: [UInt8] = []
-
-    var count: Int { refs.count }
-
-    func find(_ key: UnsafeRawBufferPointer, hash h: UInt64) -> UInt64 {
-        guard let e = index(of: key, hash: h) else { return 0 }
-        return refs[e]
+    private struct Entry {
+        var a: UInt64
+        var b: UInt64
+        var ref: UInt64
     }
 
-    private func index(of key: UnsafeRawBufferPointer, hash h: UInt64) -> Int? {
-        if slots.isEmpty { return nil }
-        let mask = slots.count - 1
-        let tag = h >> 32
-        var i = Int(truncatingIfNeeded: h) & mask
-        return slots.withUnsafeBufferPointer { sp in
-            arena.withUnsafeBytes { a in
-                while true {
-                    let slot = sp[i]
-                    if slot == 0 { return nil }
-                    if slot >> 32 == tag {
-                        let e = Int(truncatingIfNeeded: slot & 0xFFFF_FFFF) - 1
-                        if Int(lengths[e]) == key.count
-                            && (key.count == 0 || memcmp(a.baseAddress! + offsets[e], key.baseAddress!, key.count) == 0) {
-                            return e
-                        }
-                    }
-                    i = (i + 1) & mask
-                }
+    private var entries: [Entry] = []
+    /// Entries held (a removed one counts until the table is dropped).
+    private(set) var count = 0
+
+    var byteCount: Int { entries.capacity * MemoryLayout<Entry>.stride }
+
+    /// Slot of `key`, or of the empty slot where it would go (nil when the table has no slots).
+    @inline(__always)
+    private func slot(of key: SeriesKey) -> (Int, Bool)? {
+        if entries.isEmpty { return nil }
+        return entries.withUnsafeBufferPointer { e in
+            let mask = e.count - 1
+            var i = Int(truncatingIfNeeded: key.b) & mask
+            while true {
+                let x = e[i]
+                if x.a == key.a && x.b == key.b { return (i, true) }
+                if x.a == 0 && x.b == 0 { return (i, false) }
+                i = (i + 1) & mask
             }
         }
     }
 
-    mutating func set(_ key: UnsafeRawBufferPointer, hash h: UInt64, ref: UInt64, addIfMissing: Bool) {
-        if let e = index(of: key, hash: h) {
-            refs[e] = ref
+    func find(_ key: SeriesKey) -> UInt64 {
+        guard let (i, found) = slot(of: key), found else { return 0 }
+        return entries[i].ref
+    }
+
+    func contains(_ key: SeriesKey) -> Bool { slot(of: key)?.1 == true }
+
+    mutating func set(_ key: SeriesKey, ref: UInt64, addIfMissing: Bool) {
+        if let (i, found) = slot(of: key), found {
+            entries[i].ref = ref
             return
         }
         guard addIfMissing else { return }
-        if (count + 1) * 2 > slots.count { grow() }
-        let e = count
-        hashes.append(h)
-        refs.append(ref)
-        offsets.append(arena.count)
-        lengths.append(Int32(key.count))
-        arena.append(contentsOf: key)
-        place(e)
-    }
-
-    private mutating func place(_ e: Int) {
-        let mask = slots.count - 1
-        let h = hashes[e]
-        var i = Int(truncatingIfNeeded: h) & mask
-        while slots[i] != 0 { i = (i + 1) & mask }
-        slots[i] = (h >> 32) << 32 | UInt64(e + 1)
+        if (count + 1) * 2 > entries.count { grow() }
+        let (i, _) = slot(of: key)!
+        entries[i] = Entry(a: key.a, b: key.b, ref: ref)
+        count += 1
     }
 
     private mutating func grow() {
-        slots = [UInt64](repeating: 0, count: max(1024, slots.count * 2))
-        for e in 0..<count { place(e) }
+        let old = entries
+        entries = [Entry](repeating: Entry(a: 0, b: 0, ref: 0), count: max(1024, old.count * 2))
+        let mask = entries.count - 1
+        entries.withUnsafeMutableBufferPointer { e in
+            for x in old where !(x.a == 0 && x.b == 0) {
+                var i = Int(truncatingIfNeeded: x.b) & mask
+                while !(e[i].a == 0 && e[i].b == 0) { i = (i + 1) & mask }
+                e[i] = x
+            }
+        }
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

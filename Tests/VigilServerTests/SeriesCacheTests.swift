@@ -76,7 +76,7 @@ import VigilStore
         // Make the cache point series a at a ref the store does not have (what retention dropping it looks like).
         let cols = try RemoteWriteColumns(message: RemoteWriteV1.encode([a]))
         cols.withLabelKey(0) { k in
-            s.server.ingestor.seriesCache.withLock { $0.insert(k!, hash: SeriesRefCache.hash(k!), ref: 987_654) }
+            s.server.ingestor.seriesCache.withLock { $0.insert(SeriesRefCache.hash(k!), ref: 987_654) }
         }
         let r = try await Self.post(s, [Self.series(1, 2000, 10), Self.series(2, 2000, 20), Self.series(1, 3000, 11)])
         #expect(r.status == 204, "\(r.text)")
@@ -141,11 +141,9 @@ import VigilStore
     @Test func evictionKeepsWritesCorrect() async throws {
         // Unit: two generations of 2 entries.
         let c = SeriesRefCache(maxPerGeneration: 2)
-        func key(_ s: String, _ body: (UnsafeRawBufferPointer, UInt64) -> Void) {
-            Array(s.utf8).withUnsafeBytes { body($0, SeriesRefCache.hash($0)) }
-        }
-        func get(_ s: String) -> UInt64 { var r: UInt64 = 0; key(s) { k, h in r = c.withLock { $0.lookup(k, hash: h) } }; return r }
-        func put(_ s: String, _ ref: UInt64) { key(s) { k, h in c.withLock { $0.insert(k, hash: h, ref: ref) } } }
+        func key(_ s: String) -> SeriesKey { Array(s.utf8).withUnsafeBytes { SeriesRefCache.hash($0) } }
+        func get(_ s: String) -> UInt64 { c.withLock { $0.lookup(key(s)) } }
+        func put(_ s: String, _ ref: UInt64) { c.withLock { $0.insert(key(s), ref: ref) } }
         put("a", 1); put("b", 2)
         #expect(get("a") == 1 && get("b") == 2 && c.rotations == 0)
         put("c", 3)                       // current {a,b} full: becomes previous; current {c}
@@ -155,7 +153,7 @@ import VigilStore
         #expect(c.rotations == 2)
         #expect(get("b") == 0)
         #expect(get("a") == 1 && get("c") == 3 && get("d") == 4)
-        key("a") { k, h in c.withLock { $0.remove(k, hash: h) } }
+        c.withLock { $0.remove(key("a")) }
         #expect(get("a") == 0)
         #expect(c.count <= 4)
 
