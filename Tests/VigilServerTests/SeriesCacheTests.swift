@@ -138,6 +138,35 @@ import VigilStore
         #expect(try s2.sampleCount() == 1)
     }
 
+    /// The cache holds 128-bit fingerprints, not the label bytes: two keys with one fingerprint would misfile
+    /// samples, so check the fingerprint tells apart what a sender could send: zero paddings and lengths, one-bit
+    /// differences at every position, and 300,000 node_exporter-shaped label keys.
+    @Test func fingerprintsTellKeysApart() {
+        func fp(_ b: [UInt8]) -> SeriesKey { b.withUnsafeBytes { SeriesRefCache.hash($0) } }
+        var seen: [SeriesKey: String] = [:]
+        var clashes: [String] = []
+        func add(_ b: [UInt8], _ name: String) {
+            let k = fp(b)
+            if let other = seen[k] { clashes.append("\(name) = \(other)") } else { seen[k] = name }
+        }
+        for n in 0..<48 { add([UInt8](repeating: 0, count: n), "\(n) zero bytes") }
+        let base = Array("__name__\u{0}node_cpu_seconds_total\u{0}cpu\u{0}7\u{0}mode\u{0}idle".utf8)
+        for i in base.indices { for bit in 0..<8 { var b = base; b[i] ^= 1 << bit; add(b, "bit \(bit) of byte \(i)") } }
+        add(base, "base")
+        for host in 0..<3_000 {
+            for cpu in 0..<20 {
+                for mode in ["idle", "user", "system", "iowait", "steal"] {
+                    add(Array("__name__\u{0}node_cpu_seconds_total\u{0}cpu\u{0}\(cpu)\u{0}instance\u{0}host-\(host):9100\u{0}mode\u{0}\(mode)".utf8),
+                        "host \(host) cpu \(cpu) \(mode)")
+                }
+            }
+        }
+        #expect(clashes.isEmpty, "\(clashes.count) clashes, e.g. \(clashes.prefix(3))")
+        #expect(seen.count == 48 + base.count * 8 + 1 + 300_000)
+        // the same bytes always give the same fingerprint within a process
+        #expect(fp(base) == fp(base))
+    }
+
     @Test func evictionKeepsWritesCorrect() async throws {
         // Unit: two generations of 2 entries.
         let c = SeriesRefCache(maxPerGeneration: 2)
