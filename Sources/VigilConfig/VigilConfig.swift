@@ -388,6 +388,9 @@ public struct ForecastConfig: Decodable, Sendable {
     public var saturationModelPath: String?
     /// Horizon in steps when no model is given.
     public var horizon = 12
+    /// Without a model: the step series are forecast at (finer series are resampled to it, mean per step); nil =
+    /// each series' own inferred step (median gap).
+    public var step: Duration? = nil
     public var instanceLabel = "instance"
     /// `vigil_anomaly_score` alarm threshold: the points after an alarm are written at ≤ 0.5 (one alarm per incident).
     public var anomalyAlarmThreshold = 0.99
@@ -421,7 +424,7 @@ public struct ForecastConfig: Decodable, Sendable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case interval, watch, model, failure_model, saturation_model, horizon, instance_label
+        case interval, watch, model, failure_model, saturation_model, horizon, step, instance_label
         case anomaly_alarm_threshold, exhaustion_horizon, exhaustion_limits
     }
 
@@ -466,6 +469,12 @@ public struct ForecastConfig: Decodable, Sendable {
                 throw DecodingError.dataCorruptedError(forKey: .horizon, in: c, debugDescription: "expected a number of steps in 1...10000, got \(h)")
             }
             horizon = h
+        }
+        if let st = try c.decodeIfPresent(ConfigDuration.self, forKey: .step)?.duration {
+            guard st >= .seconds(1) else {
+                throw DecodingError.dataCorruptedError(forKey: .step, in: c, debugDescription: "expected a duration of at least 1s")
+            }
+            step = st
         }
         instanceLabel = try c.decodeIfPresent(LabelName.self, forKey: .instance_label)?.name ?? "instance"
         if let a = try c.decodeIfPresent(Double.self, forKey: .anomaly_alarm_threshold) {

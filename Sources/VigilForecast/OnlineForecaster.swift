@@ -30,6 +30,9 @@ public actor OnlineForecaster {
         public var model: LinearForecaster?
         /// Horizon in steps when no model is given.
         public var horizon: Int = 12
+        /// Without a model: forecast at this step (ms; finer series resampled to it, mean per step); nil = each
+        /// series' own inferred step.
+        public var stepMs: Int64? = nil
         /// Horizons (in steps, 1-based, ≤ horizon) written back; default: the last one.
         public var writeHorizons: [Int]? = nil
         /// How much history to pull, in ms (default: 2 × L model steps, at least 2 hours; 3 days without a model).
@@ -217,6 +220,7 @@ public actor OnlineForecaster {
         // are resampled to it (mean per step).
         var inputs: [RawSeries] = []
         let modelStep = config.model?.stepMs ?? 0
+        let targetStep = modelStep > 0 ? modelStep : (config.stepMs ?? 0)
         for s in pulled {
             let name = s.labels.metricName ?? ""
             var ts = s.timestamps, vs = s.values
@@ -227,8 +231,8 @@ public actor OnlineForecaster {
                 ts = (0..<n).map { r.lastTimestamp - Int64(n - 1 - $0) * st }
                 vs = rate
             }
-            if modelStep > 0, let st = SeriesPrep.inferStep(ts), st < modelStep {
-                (ts, vs) = OnlineForecaster.resample(timestamps: ts, values: vs, stepMs: modelStep, now: now)
+            if targetStep > 0, let st = SeriesPrep.inferStep(ts), st < targetStep {
+                (ts, vs) = OnlineForecaster.resample(timestamps: ts, values: vs, stepMs: targetStep, now: now)
                 report.seriesResampled += 1
             }
             if modelStep > 0, let st = SeriesPrep.inferStep(ts), st != modelStep {

@@ -81,6 +81,10 @@ extension ForecastConfig {
             }
         }
         fc.horizon = horizon
+        if let st = step {
+            if fc.model != nil { throw self.error("step", "forecast.model sets the step (its own); leave step out") }
+            fc.stepMs = st.components.seconds * 1000 + st.components.attoseconds / 1_000_000_000_000_000
+        }
         fc.instanceLabel = instanceLabel
         fc.anomalyAlarmThreshold = anomalyAlarmThreshold
         fc.exhaustionHorizonSeconds = Double(exhaustionHorizon.components.seconds)

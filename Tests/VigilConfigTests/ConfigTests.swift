@@ -66,6 +66,7 @@ import VigilCore
         ("forecast:\n  interval: 5s\n", #"vigil.yml:2:3: forecast: missing key "watch""#),
         ("forecast:\n  watch: [up]\n  horizon: -1\n", "vigil.yml:3:12: forecast.horizon: expected a number of steps in 1...10000, got -1"),
         ("forecast:\n  watch: [up]\n  horizon: lots\n", #"vigil.yml:3:12: forecast.horizon: expected an integer, got "lots""#),
+        ("forecast:\n  watch: [up]\n  step: 500ms\n", "vigil.yml:3:9: forecast.step: expected a duration of at least 1s"),
         ("forecast:\n  watch: [up]\n  model: ''\n", "vigil.yml:3:10: forecast.model: expected a path to a .vgm model file"),
         ("forecast:\n  watch: [up]\n  anomaly_alarm_threshold: 2\n", "vigil.yml:3:28: forecast.anomaly_alarm_threshold: expected a score in (0.5, 1), got 2.0"),
         ("forecast:\n  watch: [up]\n  instance_label: a-b\n", #"vigil.yml:3:19: forecast.instance_label: expected a label name such as instance, got "a-b""#),

@@ -148,4 +148,30 @@ final class MemoryStore: SeriesReader, SampleAppender, @unchecked Sendable {
         #expect(r3.fitsOnInput == 1 && r3.seriesForecast == 1, "\(r3)")
         #expect(store.all("vigil_forecast").map(\.count) == [61, 61], "one forecast per tick in each quantile series")
     }
+
+    /// `stepMs` (forecast.step): a series whose resolution changes (1-minute history, then 15 s samples) is forecast
+    /// at the configured step, so its `horizon` label does not change with the median gap.
+    @Test func aConfiguredStepKeepsTheHorizonLabelWhenTheResolutionChanges() async throws {
+        func run(step: Int64?) async throws -> [String?] {
+            let store = MemoryStore()
+            let t0: Int64 = 1_700_000_000_000
+            var g = SeriesSamples(labels: Labels([("__name__", "demand"), ("group", "web")]))
+            var t = t0
+            for i in 0..<1500 { g.append(t, 10 + sin(Double(i) / 30)); t += 60_000 }
+            for i in 0..<2000 { g.append(t, 10 + sin(Double(1500 + i / 4) / 30)); t += 15_000 }
+            _ = try await store.append([g])
+            var o = OnlineForecaster.Configuration(selectors: [[LabelMatcher.equal("group", "web")]])
+            o.horizon = 5
+            o.stepMs = step
+            let worker = BLASWorker(name: "online-step-test")
+            defer { worker.stop() }
+            let online = OnlineForecaster(reader: store, appender: store, config: o, worker: worker)
+            let r = try await online.tick(now: t)
+            #expect(r.seriesForecast == 1, "\(r)")
+            return store.all("vigil_forecast").map { $0.labels["horizon"] }
+        }
+        // the median gap is 15 s now: 5 steps are 1m15s
+        #expect(try await run(step: nil) == ["1m15s", "1m15s"])
+        #expect(try await run(step: 60_000) == ["5m", "5m"])
+    }
 }
