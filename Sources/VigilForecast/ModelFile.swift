@@ -200,172 +200,30 @@ public indirect enum JSONValue: Sendable, Equatable {
         }
     }
 
-    /// Parses JSON text. Numbers are read with Swift's own `Double(String)`, which rounds correctly, so a number
-    /// written by `serialized()` (shortest round-trip form) comes back bit for bit; Foundation's JSONSerialization
-    /// on Linux is off by an ulp for about 40 % of doubles, which broke model-file round trips (CI, FailureTests).
+    /// Parses JSON text with VigilCore's strict `JSONReader`. Numbers are read with Swift's own `Double(String)`,
+    /// which rounds correctly, so a number written by `serialized()` (shortest round-trip form) comes back bit for
+    /// bit; Foundation's JSONSerialization on Linux is off by an ulp for about 40 % of doubles, which broke model-file
+    /// round trips (CI, FailureTests).
     public static func parse(_ s: String) -> JSONValue? {
-        var p = JSONParser(bytes: Array(s.utf8))
-        p.skipSpace()
-        guard let v = p.value(depth: 0) else { return nil }
-        p.skipSpace()
-        return p.i == p.bytes.count ? v : nil
+        var text = s
+        guard let node = text.withUTF8({ b in try? JSONReader.parse(UnsafeRawBufferPointer(b), maxDepth: 512) }) else { return nil }
+        return from(node)
     }
 
-    static func from(_ o: Any) -> JSONValue {
-        if o is NSNull { return .null }
-        if let n = o as? NSNumber {
-            return .number(n.doubleValue)
+    static func from(_ n: JSONNode) -> JSONValue? {
+        switch n {
+        case .null: return .null
+        case .bool(let b): return .bool(b)
+        case .number(let t): return Double(t).map { .number($0) }
+        case .string(let s): return .string(s)
+        case .array(let a):
+            var out: [JSONValue] = []
+            for x in a { guard let v = from(x) else { return nil }; out.append(v) }
+            return .array(out)
+        case .object(let members):
+            var out: [String: JSONValue] = [:]
+            for (k, x) in members { guard let v = from(x) else { return nil }; out[k] = v }
+            return .object(out)
         }
-        if let s = o as? String { return .string(s) }
-        if let a = o as? [Any] { return .array(a.map(from)) }
-        if let d = o as? [String: Any] { return .object(d.mapValues(from)) }
-        return .null
-    }
-}
-
-/// A strict recursive-descent JSON parser (RFC 8259) behind `JSONValue.parse`.
-struct JSONParser {
-    let bytes: [UInt8]
-    var i = 0
-
-    init(bytes: [UInt8]) { self.bytes = bytes }
-
-    mutating func skipSpace() {
-        while i < bytes.count, bytes[i] == 0x20 || bytes[i] == 0x0A || bytes[i] == 0x0D || bytes[i] == 0x09 { i += 1 }
-    }
-
-    mutating func literal(_ word: String, _ v: JSONValue) -> JSONValue? {
-        let w = Array(word.utf8)
-        guard i + w.count <= bytes.count, Array(bytes[i..<i + w.count]) == w else { return nil }
-        i += w.count
-        return v
-    }
-
-    mutating func value(depth: Int) -> JSONValue? {
-        guard depth < 512, i < bytes.count else { return nil }
-        switch bytes[i] {
-        case UInt8(ascii: "{"):
-            i += 1
-            var o: [String: JSONValue] = [:]
-            skipSpace()
-            if i < bytes.count, bytes[i] == UInt8(ascii: "}") { i += 1; return .object(o) }
-            while true {
-                skipSpace()
-                guard let k = string() else { return nil }
-                skipSpace()
-                guard i < bytes.count, bytes[i] == UInt8(ascii: ":") else { return nil }
-                i += 1
-                skipSpace()
-                guard let v = value(depth: depth + 1) else { return nil }
-                o[k] = v
-                skipSpace()
-                guard i < bytes.count else { return nil }
-                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                if bytes[i] == UInt8(ascii: "}") { i += 1; return .object(o) }
-                return nil
-            }
-        case UInt8(ascii: "["):
-            i += 1
-            var a: [JSONValue] = []
-            skipSpace()
-            if i < bytes.count, bytes[i] == UInt8(ascii: "]") { i += 1; return .array(a) }
-            while true {
-                skipSpace()
-                guard let v = value(depth: depth + 1) else { return nil }
-                a.append(v)
-                skipSpace()
-                guard i < bytes.count else { return nil }
-                if bytes[i] == UInt8(ascii: ",") { i += 1; continue }
-                if bytes[i] == UInt8(ascii: "]") { i += 1; return .array(a) }
-                return nil
-            }
-        case UInt8(ascii: "\""):
-            return string().map { .string($0) }
-        case UInt8(ascii: "t"): return literal("true", .bool(true))
-        case UInt8(ascii: "f"): return literal("false", .bool(false))
-        case UInt8(ascii: "n"): return literal("null", .null)
-        default: return number()
-        }
-    }
-
-    mutating func number() -> JSONValue? {
-        let start = i
-        if i < bytes.count, bytes[i] == UInt8(ascii: "-") { i += 1 }
-        let intStart = i
-        while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 { i += 1 }
-        guard i > intStart, !(i - intStart > 1 && bytes[intStart] == 0x30) else { return nil }
-        if i < bytes.count, bytes[i] == UInt8(ascii: ".") {
-            i += 1
-            let f = i
-            while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 { i += 1 }
-            guard i > f else { return nil }
-        }
-        if i < bytes.count, bytes[i] == UInt8(ascii: "e") || bytes[i] == UInt8(ascii: "E") {
-            i += 1
-            if i < bytes.count, bytes[i] == UInt8(ascii: "+") || bytes[i] == UInt8(ascii: "-") { i += 1 }
-            let e = i
-            while i < bytes.count, bytes[i] >= 0x30, bytes[i] <= 0x39 { i += 1 }
-            guard i > e else { return nil }
-        }
-        guard let d = Double(String(decoding: bytes[start..<i], as: UTF8.self)) else { return nil }
-        return .number(d)
-    }
-
-    mutating func hex4() -> UInt32? {
-        guard i + 4 <= bytes.count else { return nil }
-        var v: UInt32 = 0
-        for _ in 0..<4 {
-            let c = bytes[i]
-            let d: UInt32
-            switch c {
-            case 0x30...0x39: d = UInt32(c - 0x30)
-            case 0x41...0x46: d = UInt32(c - 0x41 + 10)
-            case 0x61...0x66: d = UInt32(c - 0x61 + 10)
-            default: return nil
-            }
-            v = v * 16 + d
-            i += 1
-        }
-        return v
-    }
-
-    mutating func string() -> String? {
-        guard i < bytes.count, bytes[i] == UInt8(ascii: "\"") else { return nil }
-        i += 1
-        var out: [UInt8] = []
-        while i < bytes.count {
-            let c = bytes[i]
-            if c == UInt8(ascii: "\"") { i += 1; return String(decoding: out, as: UTF8.self) }
-            if c < 0x20 { return nil }
-            if c != UInt8(ascii: "\\") { out.append(c); i += 1; continue }
-            i += 1
-            guard i < bytes.count else { return nil }
-            let e = bytes[i]
-            i += 1
-            switch e {
-            case UInt8(ascii: "\""): out.append(0x22)
-            case UInt8(ascii: "\\"): out.append(0x5C)
-            case UInt8(ascii: "/"): out.append(0x2F)
-            case UInt8(ascii: "b"): out.append(0x08)
-            case UInt8(ascii: "f"): out.append(0x0C)
-            case UInt8(ascii: "n"): out.append(0x0A)
-            case UInt8(ascii: "r"): out.append(0x0D)
-            case UInt8(ascii: "t"): out.append(0x09)
-            case UInt8(ascii: "u"):
-                guard var u = hex4() else { return nil }
-                if u >= 0xD800 && u < 0xDC00 {
-                    guard i + 2 <= bytes.count, bytes[i] == UInt8(ascii: "\\"), bytes[i + 1] == UInt8(ascii: "u") else { return nil }
-                    i += 2
-                    guard let lo = hex4(), lo >= 0xDC00, lo < 0xE000 else { return nil }
-                    u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00)
-                } else if u >= 0xDC00 && u < 0xE000 {
-                    return nil
-                }
-                guard let scalar = Unicode.Scalar(u) else { return nil }
-                out.append(contentsOf: Array(String(Character(scalar)).utf8))
-            default: return nil
-            }
-        }
-        return nil
     }
 }

@@ -1,3 +1,5 @@
+import VigilCore
+
 /// OTLP/JSON (the protobuf JSON mapping with OTLP's rules): field names in lowerCamelCase (the original
 /// snake_case names are accepted too), 64-bit integers as decimal strings (numbers accepted), enums as integers
 /// (their names accepted), doubles as numbers or the strings `NaN`, `Infinity`, `-Infinity`, bytes as base64.
@@ -5,7 +7,7 @@
 /// (`resourceMetrics[0].scopeMetrics[0].metrics[2].sum.dataPoints[0].asDouble`).
 public enum OTLPJSON {
     public static func decode(_ body: [UInt8]) throws(IngestError) -> OTLP.Request {
-        let root = try withUnsafeBytesTyped(body) { (b) throws(IngestError) in try JSONReader.parse(b, maxDepth: 64) }
+        let root = try withUnsafeBytesTyped(body) { (b) throws(IngestError) in try JSONReader.parseForIngest(b, maxDepth: 64) }
         let top = try Obj(root, "")
         var out = OTLP.Request(resourceMetrics: [])
         for (i, rmv) in try top.array("resourcemetrics", "resourceMetrics").enumerated() {
