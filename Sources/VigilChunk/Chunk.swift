@@ -76,6 +76,15 @@ public struct ChunkBuilder: Sendable {
         return (base - 16, base + max(0, (w.bitCount - 1) >> 3))
     }
 
+    /// Where the next `append` will write: the bit stream's storage (its heap header holds the count)
+    /// and its last byte, for a caller that prefetches them; nil before the first sample. Hints only.
+    @inline(__always)
+    public var tailAddresses: (UnsafeRawPointer, UnsafeRawPointer)? {
+        if st.count == 0 { return nil }
+        let base = w.bytes.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress!) }
+        return (base - 16, base + max(0, (w.bitCount - 1) >> 3))
+    }
+
     /// Decodes the open chunk's samples with mint <= t <= maxt into the columns.
     public func read(mint: Int64 = .min, maxt: Int64 = .max, into timestamps: inout [Int64], _ values: inout [Double]) {
         let n = st.count

@@ -30,8 +30,6 @@ final class MemSeries {
     var isDirty = false
     /// Position in label order among all series (valid while `Head.ranksValidLocked`).
     var rank: Int32 = 0
-    /// Where the open chunk's next append writes (prefetch hints; stale after a cut, which is harmless).
-    var tailHint: (UnsafeRawPointer, UnsafeRawPointer)? = nil
 
     init(ref: UInt64, labelIDs: [UInt32], symbols: HeadSymbols) {
         self.ref = ref
@@ -81,13 +79,16 @@ final class Head: @unchecked Sendable {
     let index = PostingsIndex()
 
     // Guarded by `lock`:
-    private(set) var byRef: [UInt64: MemSeries] = [:]
-    /// The same series indexed by ref (refs are dense), for the by-reference append path.
-    /// Unretained: `byRef` owns the series; an entry is cleared before its series is dropped.
+    /// Series by ref (refs are dense, from 1): the table owns them (a retained reference each, released
+    /// when the series is removed or the head goes). 8 bytes a ref; no other map by ref.
     private var slots = ContiguousArray<Unmanaged<MemSeries>?>()
-    /// Series by `seriesHash(labels)`; different label sets sharing a hash go to `collisions`.
-    private var byHash: [UInt64: MemSeries] = [:]
-    private var collisions: [UInt64: [MemSeries]] = [:]
+    /// Series whose ref is outside the dense table's range (`isDense`): none unless refs pass 2³¹.
+    private var far: [UInt64: MemSeries] = [:]
+    private(set) var seriesCountLocked = 0
+    /// Dense series by `seriesHash(labels)` (8 bytes a slot, label sets sharing a hash each have a slot);
+    /// `far` series by hash in `farByHash`.
+    private var byHash = SeriesHashTable()
+    private var farByHash: [UInt64: [MemSeries]] = [:]
     var nextRef: UInt64 = 1
     /// Newest sample time across all series (for the retention bound on appends).
     var maxTime: Int64 = .min
@@ -121,14 +122,40 @@ final class Head: @unchecked Sendable {
         self.retention = retention
     }
 
+    deinit {
+        for case let u? in slots { u.release() }
+    }
+
     // MARK: series map
 
+    /// Refs kept in the dense table (and `byHash`).
+    @inline(__always)
+    static func isDense(_ ref: UInt64) -> Bool { ref >= 1 && ref < UInt64(Int32.max) }
+
     func lookupLocked(_ labels: Labels, hash: UInt64) -> MemSeries? {
-        if let s = byHash[hash] {
-            if s.hasLabels(labels) { return s }
-            return collisions[hash]?.first { $0.hasLabels(labels) }
+        var found: MemSeries? = nil
+        byHash.first(hash) { ref in
+            guard let u = slots[Int(ref)] else { return false }
+            let s = u.takeUnretainedValue()
+            if s.hasLabels(labels) { found = s; return true }
+            return false
         }
-        return nil
+        if found == nil && !far.isEmpty { found = farByHash[hash]?.first { $0.hasLabels(labels) } }
+        return found
+    }
+
+    /// Calls `body` with every series, ascending ref.
+    func forEachSeriesLocked(_ body: (MemSeries) throws -> Void) rethrows {
+        for case let u? in slots { try body(u.takeUnretainedValue()) }
+        if !far.isEmpty { for ref in far.keys.sorted() { try body(far[ref]!) } }
+    }
+
+    /// Every series' ref, ascending.
+    func allRefsLocked() -> [UInt64] {
+        var out: [UInt64] = []
+        out.reserveCapacity(seriesCountLocked)
+        forEachSeriesLocked { out.append($0.ref) }
+        return out
     }
 
     /// Creates a series (its label strings shared with the index's) and indexes it.
@@ -136,13 +163,18 @@ final class Head: @unchecked Sendable {
     func createLocked(ref: UInt64, labels: Labels, hash: UInt64) -> MemSeries {
         let ids = index.lock.withWriteLock { index.addLocked(labels, ref: ref) }
         let s = MemSeries(ref: ref, labelIDs: ids, symbols: index.symbols)
-        if byHash[hash] == nil { byHash[hash] = s } else { collisions[hash, default: []].append(s) }
-        byRef[ref] = s
-        if ref < UInt64(Int32.max) {
+        if Self.isDense(ref) {
             let i = Int(ref)
             if i >= slots.count { slots.append(contentsOf: repeatElement(nil, count: max(i + 1 - slots.count, slots.count / 2))) }
-            slots[i] = Unmanaged.passUnretained(s)
+            precondition(slots[i] == nil, "BUG: series \(ref) created twice")
+            slots[i] = Unmanaged.passRetained(s)
+            byHash.insert(hash, ref: ref)
+        } else {
+            precondition(far[ref] == nil, "BUG: series \(ref) created twice")
+            far[ref] = s
+            farByHash[hash, default: []].append(s)
         }
+        seriesCountLocked += 1
         if ref >= nextRef { nextRef = ref + 1 }
         generation += 1
         return s
@@ -162,7 +194,10 @@ final class Head: @unchecked Sendable {
                 lastRankAttempt = generation
                 return (-1, [])
             }
-            return (generation, byRef.values.map { ($0, $0.labels) })
+            var all: [(MemSeries, Labels)] = []
+            all.reserveCapacity(seriesCountLocked)
+            forEachSeriesLocked { all.append(($0, $0.labels)) }
+            return (generation, all)
         }
         guard gen >= 0 else { return }
         let sorted = all.sorted { $0.1 < $1.1 }
@@ -179,21 +214,23 @@ final class Head: @unchecked Sendable {
     func removeLocked(_ gone: [MemSeries]) {
         guard !gone.isEmpty else { return }
         var wasDirty = false
+        var released: [Unmanaged<MemSeries>] = []
         for s in gone {
-            byRef[s.ref] = nil
-            if s.ref < UInt64(slots.count) { slots[Int(s.ref)] = nil }
             let h = seriesHash(s.labels)
-            if byHash[h] === s {
-                if var c = collisions[h], !c.isEmpty {
-                    byHash[h] = c.removeFirst()
-                    collisions[h] = c.isEmpty ? nil : c
-                } else {
-                    byHash[h] = nil
+            if Self.isDense(s.ref) {
+                guard s.ref < UInt64(slots.count), let u = slots[Int(s.ref)], u.takeUnretainedValue() === s else { continue }
+                slots[Int(s.ref)] = nil
+                byHash.remove(h, ref: s.ref)
+                released.append(u)
+            } else {
+                guard far[s.ref] === s else { continue }
+                far[s.ref] = nil
+                if var c = farByHash[h] {
+                    c.removeAll { $0 === s }
+                    farByHash[h] = c.isEmpty ? nil : c
                 }
-            } else if var c = collisions[h] {
-                c.removeAll { $0 === s }
-                collisions[h] = c.isEmpty ? nil : c
             }
+            seriesCountLocked -= 1
             headSampleCount -= s.headSampleCount
             if s.open.count > 0 { openChunkCount -= 1 }
             if s.isDirty {
@@ -209,19 +246,21 @@ final class Head: @unchecked Sendable {
         generation += 1
         let pairs = gone.map { ($0.ref, $0.labels) }
         index.lock.withWriteLock { index.removeLocked(pairs) }
+        // `gone` still holds every series: dropping the table's references frees none of them here.
+        for u in released { u.release() }
     }
 
     @inline(__always)
     func slotLocked(_ ref: UInt64) -> Unmanaged<MemSeries>? {
-        if ref < UInt64(slots.count) { return slots[Int(ref)] }
-        return ref >= UInt64(Int32.max) ? byRef[ref].map { Unmanaged.passUnretained($0) } : nil
+        if ref < UInt64(slots.count), let u = slots[Int(ref)] { return u }
+        return far.isEmpty ? nil : far[ref].map { Unmanaged.passUnretained($0) }
     }
 
     var slotCountLocked: Int { slots.count }
 
     /// Series with refs in `range` past the dense ref table, ascending.
     func seriesLocked(refsIn range: Range<UInt64>) -> [MemSeries] {
-        byRef.values.filter { range.contains($0.ref) && $0.ref >= UInt64(slots.count) }.sorted { $0.ref < $1.ref }
+        far.values.filter { range.contains($0.ref) }.sorted { $0.ref < $1.ref }
     }
 
     /// The series with `ref`, if any.
@@ -236,7 +275,8 @@ final class Head: @unchecked Sendable {
         guard ref < UInt64(slots.count), let u = slots[Int(ref)] else { return }
         if deep {
             u._withUnsafeGuaranteedRef { s in
-                if let (h, t) = s.tailHint {
+                // Read from the series (prefetched earlier): storing them cost a 16-byte malloc size class.
+                if let (h, t) = s.open.tailAddresses {
                     vigil_prefetch(h)
                     vigil_prefetch(t)
                 }
@@ -263,7 +303,7 @@ final class Head: @unchecked Sendable {
             let w = floorDiv(t, chunkRange)
             s.openBoundary = w >= Int64.max / chunkRange ? .max : (w + 1) * chunkRange
         }
-        s.tailHint = s.open.appendReturningTail(t, v)
+        s.open.append(t, v)
         headSampleCount &+= 1
         s.maxTime = t
         s.lastValueBits = v.bitPattern
@@ -283,7 +323,7 @@ final class Head: @unchecked Sendable {
 
     /// Cuts every open chunk (flush).
     func cutAllLocked() {
-        for s in byRef.values where s.open.count > 0 { cutLocked(s) }
+        forEachSeriesLocked { s in if s.open.count > 0 { cutLocked(s) } }
     }
 
     // MARK: selection
@@ -315,7 +355,7 @@ final class Head: @unchecked Sendable {
     /// over the whole walk.
     @discardableResult
     func visit(_ plan: SelectionPlan, batch: Int = 4096, _ body: (MemSeries) -> Void) -> Bool {
-        let refs: [UInt64] = plan.refs ?? lock.withLock { byRef.keys.sorted() }
+        let refs: [UInt64] = plan.refs ?? lock.withLock { allRefsLocked() }
         var rankedGen: Int? = nil
         var ranked = true
         var i = 0
@@ -354,8 +394,6 @@ final class Head: @unchecked Sendable {
         }
         return (out, ranked)
     }
-
-    var seriesCountLocked: Int { byRef.count }
 }
 
 /// What `Head.plan` resolved from the postings index.
@@ -385,4 +423,88 @@ func unionAll(_ lists: [[UInt64]]) -> [UInt64] {
     out.reserveCapacity(all.count)
     for r in all where out.last != r { out.append(r) }
     return out
+}
+
+/// Open-addressing set of (series hash, ref) for refs below 2³², 8 bytes a slot: the hash's upper 32 bits
+/// (the tag, which also picks the home slot) and the ref; 0 is an empty slot. Linear probing, at most 3/4
+/// full, removal by backward shift (no tombstones). A lookup compares the label sets of the refs whose tag
+/// matches (`Head.lookupLocked`), so label sets sharing a hash need nothing special.
+struct SeriesHashTable {
+    private var slots: [UInt64] = []
+    private(set) var count = 0
+
+    var byteCount: Int { slots.capacity * 8 }
+
+    @inline(__always)
+    private static func home(_ tag: UInt64, _ mask: Int) -> Int {
+        Int(truncatingIfNeeded: (tag &* 0x9E37_79B9_7F4A_7C15) >> 24) & mask
+    }
+
+    /// Calls `match` with the refs stored under `hash`'s tag, in probe order, until it returns true.
+    @inline(__always)
+    func first(_ hash: UInt64, _ match: (UInt64) -> Bool) {
+        if slots.isEmpty { return }
+        let tag = hash >> 32
+        slots.withUnsafeBufferPointer { sp in
+            let mask = sp.count - 1
+            var i = Self.home(tag, mask)
+            while true {
+                let x = sp[i]
+                if x == 0 { return }
+                if x >> 32 == tag && match(x & 0xFFFF_FFFF) { return }
+                i = (i + 1) & mask
+            }
+        }
+    }
+
+    /// Adds `ref` (1 ..< 2³²) under `hash`.
+    mutating func insert(_ hash: UInt64, ref: UInt64) {
+        precondition(ref > 0 && ref <= 0xFFFF_FFFF, "BUG: ref \(ref) outside the hash table's range")
+        if (count + 1) * 4 > slots.count * 3 { grow() }
+        Self.place((hash >> 32) << 32 | ref, in: &slots)
+        count += 1
+    }
+
+    private static func place(_ x: UInt64, in slots: inout [UInt64]) {
+        slots.withUnsafeMutableBufferPointer { sp in
+            let mask = sp.count - 1
+            var i = home(x >> 32, mask)
+            while sp[i] != 0 { i = (i + 1) & mask }
+            sp[i] = x
+        }
+    }
+
+    private mutating func grow() {
+        let old = slots
+        slots = [UInt64](repeating: 0, count: max(1024, old.count * 2))
+        for x in old where x != 0 { Self.place(x, in: &slots) }
+    }
+
+    /// Removes `ref` stored under `hash` (a no-op when absent).
+    mutating func remove(_ hash: UInt64, ref: UInt64) {
+        if slots.isEmpty { return }
+        let x = (hash >> 32) << 32 | ref
+        let removed: Bool = slots.withUnsafeMutableBufferPointer { sp in
+            let mask = sp.count - 1
+            var i = Self.home(x >> 32, mask)
+            while sp[i] != x {
+                if sp[i] == 0 { return false }
+                i = (i + 1) & mask
+            }
+            // Backward shift: move later entries of the run into the hole when their home allows it.
+            var hole = i
+            var j = (i + 1) & mask
+            while sp[j] != 0 {
+                let k = Self.home(sp[j] >> 32, mask)
+                if (j &- k) & mask >= (j &- hole) & mask {
+                    sp[hole] = sp[j]
+                    hole = j
+                }
+                j = (j + 1) & mask
+            }
+            sp[hole] = 0
+            return true
+        }
+        if removed { count -= 1 }
+    }
 }

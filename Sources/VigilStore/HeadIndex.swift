@@ -8,14 +8,71 @@ import VigilCore
 // a regex is matched against a copy of the name's value list taken under the lock, outside it.
 
 /// Ascending refs of one label pair. A class so that appending a new series' ref grows the one
-/// array in place (amortised O(1)); a reader that copied `refs` makes the next append copy it once.
+/// array in place (amortised O(1)). Refs are kept as `UInt32` (4 bytes a series and pair instead of 8;
+/// refs count up from 1), those from 2³² on in a second list; readers get a `[UInt64]` copy.
 final class PostingList {
-    var refs: [UInt64]
+    /// Refs below 2³², ascending.
+    private var small: [UInt32] = []
+    /// Refs from 2³² on, ascending (empty unless refs pass 2³²).
+    private var big: [UInt64] = []
     /// The value's symbol id.
     let symbol: UInt32
     init(_ ref: UInt64, symbol: UInt32) {
-        refs = [ref]
         self.symbol = symbol
+        add(ref)
+    }
+
+    var isEmpty: Bool { small.isEmpty && big.isEmpty }
+    var count: Int { small.count + big.count }
+
+    /// The refs, ascending.
+    var refs: [UInt64] {
+        let n = small.count
+        if n == 0 { return big }
+        return [UInt64](unsafeUninitializedCapacity: n + big.count) { buf, count in
+            small.withUnsafeBufferPointer { sp in
+                for i in 0..<n { buf[i] = UInt64(sp[i]) }
+            }
+            for (k, r) in big.enumerated() { buf[n + k] = r }
+            count = n + big.count
+        }
+    }
+
+    /// Adds `ref` (refs mostly come in ascending order; the list stays sorted regardless).
+    func add(_ ref: UInt64) {
+        if ref <= UInt64(UInt32.max) {
+            Self.insert(UInt32(ref), into: &small)
+        } else {
+            Self.insert(ref, into: &big)
+        }
+    }
+
+    private static func insert<T: BinaryInteger>(_ r: T, into a: inout [T]) {
+        if let last = a.last, last > r {
+            let at = lowerBound(a, r)
+            if at == a.count || a[at] != r { a.insert(r, at: at) }
+        } else if a.last != r {
+            a.append(r)
+        }
+    }
+
+    /// Removes `refs` (one pass when there are many).
+    func remove(_ refs: [UInt64]) {
+        if refs.count <= 4 {
+            for r in refs {
+                if r <= UInt64(UInt32.max) {
+                    let x = UInt32(r), at = lowerBound(small, x)
+                    if at < small.count && small[at] == x { small.remove(at: at) }
+                } else {
+                    let at = lowerBound(big, r)
+                    if at < big.count && big[at] == r { big.remove(at: at) }
+                }
+            }
+        } else {
+            let gone = Set(refs)
+            small.removeAll { gone.contains(UInt64($0)) }
+            if !big.isEmpty { big.removeAll { gone.contains($0) } }
+        }
     }
 }
 
@@ -108,13 +165,7 @@ final class PostingsIndex: @unchecked Sendable {
             if let i = vi.lists.index(forKey: l.value) {
                 let list = vi.lists[i].value
                 valueID = list.symbol
-                // refs are mostly created in ascending order; keep the list sorted regardless
-                if let last = list.refs.last, last > ref {
-                    let at = lowerBound(list.refs, ref)
-                    if at == list.refs.count || list.refs[at] != ref { list.refs.insert(ref, at: at) }
-                } else if list.refs.last != ref {
-                    list.refs.append(ref)
-                }
+                list.add(ref)
             } else {
                 // The value's string as the index's key, so both hold one copy.
                 let value = l.value
@@ -134,16 +185,8 @@ final class PostingsIndex: @unchecked Sendable {
         for (ref, labels) in series { for l in labels { byPair[l, default: []].append(ref) } }
         for (pair, refs) in byPair {
             guard let vi = names[pair.name], let list = vi.lists[pair.value] else { continue }
-            if refs.count <= 4 {
-                for r in refs {
-                    let at = lowerBound(list.refs, r)
-                    if at < list.refs.count && list.refs[at] == r { list.refs.remove(at: at) }
-                }
-            } else {
-                let gone = Set(refs)
-                list.refs.removeAll { gone.contains($0) }
-            }
-            if list.refs.isEmpty {
+            list.remove(refs)
+            if list.isEmpty {
                 vi.lists[pair.value] = nil
                 symbols.release(list.symbol)
                 vi.stale += 1
@@ -211,7 +254,7 @@ final class PostingsIndex: @unchecked Sendable {
 
 /// First index whose element is ≥ `x` in an ascending array.
 @inline(__always)
-func lowerBound(_ a: [UInt64], _ x: UInt64) -> Int {
+func lowerBound<T: Comparable>(_ a: [T], _ x: T) -> Int {
     var lo = 0, hi = a.count
     while lo < hi {
         let mid = (lo + hi) >> 1

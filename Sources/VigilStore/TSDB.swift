@@ -184,7 +184,7 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
             switch record {
             case .series(let entries):
                 for (ref, labels) in entries {
-                    if let s = head.byRef[ref] {
+                    if let s = head.seriesLocked(ref) {
                         guard s.labels == labels else {
                             throw StoreCorruption(message: "series \(ref) is \(labels) in the WAL but \(s.labels) in \(dbPathForErrors)")
                         }
@@ -198,7 +198,7 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
                 }
             case .samples(let entries):
                 for e in entries {
-                    guard let s = head.byRef[e.ref] else {
+                    guard let s = head.seriesLocked(e.ref) else {
                         // After skipped bytes the series record may have been among them: the samples cannot
                         // be attributed (their segment is kept aside). Without damage it is an inconsistency.
                         guard afterDamage || tolerateUnknown else {
@@ -623,7 +623,7 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
         // Head: drop sealed and open chunks entirely older than the cutoff.
         var headDropped = 0
         head.lock.withLock {
-            for s in head.byRef.values {
+            head.forEachSeriesLocked { s in
                 let before = s.sealed.count
                 for c in s.sealed where c.maxTime < cutoff { head.headSampleCount -= c.count }
                 s.sealed.removeAll { $0.maxTime < cutoff }
@@ -657,7 +657,7 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
         if result.deletedChunks > headDropped { try writer.exec("PRAGMA incremental_vacuum") }
         let ranges = try writer.chunkRanges()
         head.lock.withLock {
-            for s in head.byRef.values {
+            head.forEachSeriesLocked { s in
                 if let (lo, hi) = ranges[s.ref] {
                     s.persistedMin = lo
                     s.persistedMax = hi
@@ -683,7 +683,7 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
                 var gone: [MemSeries] = []
                 for (ref, _) in emptySeries {
                     // Re-check: an append may have arrived since.
-                    if let s = head.byRef[ref], !s.hasData { gone.append(s) } else if let s = head.byRef[ref] {
+                    if let s = head.seriesLocked(ref), !s.hasData { gone.append(s) } else if let s = head.seriesLocked(ref) {
                         s.inSQLite = false
                     }
                 }
@@ -717,7 +717,7 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
         var st = TSDBStats()
         head.lock.withLock {
             var lo = Int64.max, hi = Int64.min
-            for s in head.byRef.values {
+            head.forEachSeriesLocked { s in
                 let n = s.headSampleCount
                 st.headSamples += n
                 st.headChunks += s.sealed.count + (s.open.count > 0 ? 1 : 0)

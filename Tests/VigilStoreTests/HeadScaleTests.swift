@@ -40,7 +40,7 @@ import VigilCore
             })
         }
         // Retention-style removal of some series, so the index also shows removals.
-        let gone = db.head.lock.withLock { (0..<3000).compactMap { $0 % 7 == 0 ? db.head.byRef[UInt64($0 + 1)] : nil } }
+        let gone = db.head.lock.withLock { (0..<3000).compactMap { $0 % 7 == 0 ? db.head.seriesLocked(UInt64($0 + 1)) : nil } }
         db.head.lock.withLock { db.head.removeLocked(gone) }
         let goneRefs = Set(gone.map(\.ref))
         let live = all.enumerated().filter { !goneRefs.contains(UInt64($0.offset + 1)) }.map(\.element)
@@ -65,7 +65,7 @@ import VigilCore
         // The index holds exactly the live series' pairs.
         var pairs: [Label: [UInt64]] = [:]
         db.head.lock.withLock {
-            for (ref, s) in db.head.byRef { for l in s.labels { pairs[l, default: []].append(ref) } }
+            db.head.forEachSeriesLocked { s in for l in s.labels { pairs[l, default: []].append(s.ref) } }
         }
         #expect(db.head.index.allPostings() == pairs.mapValues { $0.sorted() })
         try db.close()
@@ -207,7 +207,7 @@ import VigilCore
                 (try conn.scalarInt("SELECT count(*) FROM chunks") ?? 0,
                  try conn.scalarInt("SELECT coalesce(sum(num_samples), 0) FROM chunks") ?? 0)
             }
-            let series = db.head.lock.withLock { db.head.byRef.count }
+            let series = db.head.lock.withLock { db.head.seriesCountLocked }
             #expect(c.series == series, "\(when): series")
             #expect(c.headSamples == st.headSamples && c.headChunks == st.headChunks, "\(when): head \(c) vs \(st)")
             #expect(c.persistedChunks == Int(real.0) && c.persistedSamples == Int(real.1), "\(when): sqlite \(c) vs \(real)")
@@ -278,6 +278,38 @@ import VigilCore
             #expect("\(error)".contains("unsupported format_version 4"), "\(error)")
         }
     }
+
+    /// The head's series hash table (open addressing, removal by backward shift) against a dictionary, with
+    /// hashes drawn from a few tags so that runs are long, tags collide and runs wrap around the table's end.
+    @Test func seriesHashTableMatchesADictionary() {
+        var t = SeriesHashTable()
+        var want: [UInt64: UInt64] = [:]   // ref → hash
+        var r = HeadScaleTests.Rng(state: 7)
+        var next: UInt64 = 1
+        for step in 0..<20_000 {
+            if want.isEmpty || r.below(3) != 0 {
+                let h = (UInt64(r.below(step % 2 == 0 ? 40 : 5_000)) << 32) | UInt64(r.below(1 << 20))
+                t.insert(h, ref: next)
+                want[next] = h
+                next += 1
+            } else {
+                let ref = Array(want.keys)[r.below(want.count)]
+                t.remove(want[ref]!, ref: ref)
+                want[ref] = nil
+                t.remove(0x7777 << 32, ref: 999_999)   // absent: a no-op
+            }
+            if step % 500 == 0 || step == 19_999 {
+                #expect(t.count == want.count)
+                for (ref, h) in want {
+                    var seen: [UInt64] = []
+                    t.first(h) { seen.append($0); return false }
+                    #expect(seen.contains(ref), "ref \(ref) lost at step \(step)")
+                    // Every ref reported under a tag carries that tag.
+                    #expect(seen.allSatisfy { want[$0].map { $0 >> 32 } == h >> 32 })
+                }
+            }
+        }
+    }
 }
 
 final class Failures: @unchecked Sendable {
@@ -292,4 +324,5 @@ final class AtomicFlag: @unchecked Sendable {
     private var value = false
     func set() { lock.withLock { value = true } }
     var isSet: Bool { lock.withLock { value } }
+
 }
