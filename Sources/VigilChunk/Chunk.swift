@@ -59,7 +59,9 @@ public struct ChunkBuilder: Sendable {
 
     public mutating func append(_ t: Int64, _ v: Double) {
         precondition(st.count == 0 || t > st.lastT, "BUG: ChunkBuilder.append out of order")
-        if st.count == 0 { w.bytes.reserveCapacity(48) }
+        // 32 bytes (40 after malloc's rounding) hold the first two samples (16 bytes, then at most 13);
+        // a longer chunk grows the array by doubling.
+        if st.count == 0 { w.bytes.reserveCapacity(32) }
         // Gather the sample's fields in registers, then touch the byte array once or twice.
         var b = LocalBits()
         st.append(t, v, to: &b)

@@ -5,8 +5,8 @@ public struct SeriesKey: Hashable, Sendable {
     public let a: UInt64
     public let b: UInt64
     public init(_ a: UInt64, _ b: UInt64) {
-        // (0, 0) marks an empty slot in `KeyTable`.
-        self.a = a | (b == 0 ? 1 : 0)
+        // (0, 0) in `a` and the upper half of `b` marks an empty slot in `KeyTable`.
+        self.a = a | (b >> 32 == 0 ? 1 : 0)
         self.b = b
     }
 }
@@ -17,11 +17,12 @@ public struct SeriesKey: Hashable, Sendable {
 /// recognised by hashing the bytes it arrived as, without building `Labels`; its samples then go to the store by
 /// reference. Keys are exact bytes, so two encodings of one label set are two entries for one ref.
 ///
-/// The cache keeps a 128-bit fingerprint of the bytes (`SeriesKey`, 24 bytes an entry with its ref), not the
-/// bytes (~200 bytes for a node_exporter series): at 1M series the label strings were ~115 B per series of the
-/// server's memory. Two label keys with one fingerprint would send the second series' samples to the first's ref;
-/// with two independently keyed 64-bit hashes the chance among the at most 2 × `maxPerGeneration` keys held is
-/// below n²/2¹²⁹ (about 2⁻⁸⁹ at 2²⁰ keys), far below that of an undetected memory or disk error. The hash is
+/// The cache keeps a 96-bit fingerprint of the bytes (`SeriesKey.a` and the upper half of `SeriesKey.b`, 16 bytes an
+/// entry with a 32-bit ref), not the bytes (~200 bytes for a node_exporter series): at 1M series the label strings
+/// were ~115 B per series of the server's memory. Two label keys with one fingerprint would send the second series'
+/// samples to the first's ref; with independently keyed hashes the chance among the at most 2 × `maxPerGeneration`
+/// keys held is below n²/2⁹⁷ (about 2⁻⁵⁷ at 2²⁰ keys), far below that of an undetected memory or disk error.
+/// Refs from 2³² on are not cached (their series take the label path). The hash is
 /// seeded per process (random secrets), so keys cannot be chosen offline to collide; and a client that could
 /// make them collide can only misfile samples it could as well have sent under the other series' labels.
 /// Every key enters the cache from the slow path (labels decoded, validated and resolved by the store).
@@ -50,6 +51,7 @@ public final class SeriesRefCache: Sendable {
         }
 
         mutating func insert(_ key: SeriesKey, ref: UInt64) {
+            guard ref <= UInt64(UInt32.max) else { return }
             if current.count >= maxPerGeneration && !current.contains(key) {
                 previous = current
                 current = KeyTable()
@@ -128,12 +130,13 @@ public final class SeriesRefCache: Sendable {
 }
 
 /// Open-addressing table (linear probing, at most half full) from fingerprints to refs; a ref of 0 marks a
-/// removed entry. 24 bytes a slot.
+/// removed entry. 16 bytes a slot: `a`, the upper half of `b` (which also picks the home slot) and a ref
+/// below 2³² (`State.insert` does not cache larger ones).
 struct KeyTable {
     private struct Entry {
         var a: UInt64
-        var b: UInt64
-        var ref: UInt64
+        var b: UInt32
+        var ref: UInt32
     }
 
     private var entries: [Entry] = []
@@ -148,10 +151,10 @@ struct KeyTable {
         if entries.isEmpty { return nil }
         return entries.withUnsafeBufferPointer { e in
             let mask = e.count - 1
-            var i = Int(truncatingIfNeeded: key.b) & mask
+            var i = Int(truncatingIfNeeded: key.b >> 32) & mask
             while true {
                 let x = e[i]
-                if x.a == key.a && x.b == key.b { return (i, true) }
+                if x.a == key.a && x.b == UInt32(truncatingIfNeeded: key.b >> 32) { return (i, true) }
                 if x.a == 0 && x.b == 0 { return (i, false) }
                 i = (i + 1) & mask
             }
@@ -160,20 +163,21 @@ struct KeyTable {
 
     func find(_ key: SeriesKey) -> UInt64 {
         guard let (i, found) = slot(of: key), found else { return 0 }
-        return entries[i].ref
+        return UInt64(entries[i].ref)
     }
 
     func contains(_ key: SeriesKey) -> Bool { slot(of: key)?.1 == true }
 
     mutating func set(_ key: SeriesKey, ref: UInt64, addIfMissing: Bool) {
+        precondition(ref <= UInt64(UInt32.max), "BUG: ref \(ref) past the cache's 32-bit refs")
         if let (i, found) = slot(of: key), found {
-            entries[i].ref = ref
+            entries[i].ref = UInt32(ref)
             return
         }
         guard addIfMissing else { return }
         if (count + 1) * 2 > entries.count { grow() }
         let (i, _) = slot(of: key)!
-        entries[i] = Entry(a: key.a, b: key.b, ref: ref)
+        entries[i] = Entry(a: key.a, b: UInt32(truncatingIfNeeded: key.b >> 32), ref: UInt32(ref))
         count += 1
     }
 

@@ -117,7 +117,7 @@ extension Head {
                 guard s.open.count > 0 || !s.sealed.isEmpty || !s.inSQLite else { return }
                 var chunks = s.sealed
                 if s.open.count > 0 { chunks.append(s.open) }
-                out.append(CheckpointEntry(ref: s.ref, labels: s.labels, chunks: chunks))
+                out.append(CheckpointEntry(ref: s.ref, labels: labelsLocked(s), chunks: chunks))
             }
             let end = min(below, from &+ UInt64(limit))
             let dense = UInt64(slotCountLocked)

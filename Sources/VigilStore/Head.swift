@@ -3,17 +3,10 @@ import CVigilPrefetch
 import VigilChunk
 import VigilCore
 
-/// One series in memory. Every mutable field is guarded by `Head.lock`; `ref` and `labels` never change.
-final class MemSeries {
+/// The fields of one series (the header of its `MemSeries` allocation; its label ids follow it).
+/// Ordered so that the small fields share the last words (the allocation is 16 + 119 bytes before the ids).
+struct SeriesState {
     let ref: UInt64
-    /// The label set as symbol ids of the head's `HeadSymbols`: name, value, name, value, ... in label order.
-    let labelIDs: [UInt32]
-    /// The head's symbols (which outlive every series).
-    unowned(unsafe) let symbols: HeadSymbols
-    /// The open chunk.
-    var open = ChunkBuilder()
-    /// First timestamp past the open chunk's chunk-range window (a sample at or after it cuts the chunk).
-    var openBoundary: Int64 = .min
     /// Cut chunks not yet in SQLite, oldest first.
     var sealed: [ChunkBuilder] = []
     /// Newest sample time anywhere (open, sealed or SQLite); `.min` when the series has no sample.
@@ -21,26 +14,95 @@ final class MemSeries {
     /// Time range of the chunks in SQLite (`persistedMin > persistedMax` when none).
     var persistedMin: Int64 = .max
     var persistedMax: Int64 = .min
-    /// Value bits of the sample at `maxTime` when it went through the head (nil when only SQLite has it).
-    var lastValueBits: UInt64? = nil
-    // (declared after the 9-byte optional so that they share its last word)
+    /// Value bits of the sample at `maxTime`, valid when `hasLastValue`.
+    var lastValueBits: UInt64 = 0
+    /// The open chunk.
+    var open = ChunkBuilder()
+    /// Position in label order among all series (valid while `Head.ranksValidLocked`).
+    var rank: Int32 = 0
+    /// Number of label ids after the header (2 per label).
+    let idCount: UInt32
+    /// `lastValueBits` holds the value at `maxTime` (false when only SQLite has it).
+    var hasLastValue = false
     /// The series has a row in SQLite's `series` table.
     var inSQLite = false
     /// Listed in `Head.dirty` (has sealed chunks waiting for SQLite).
     var isDirty = false
-    /// Position in label order among all series (valid while `Head.ranksValidLocked`).
-    var rank: Int32 = 0
+}
 
-    init(ref: UInt64, labelIDs: [UInt32], symbols: HeadSymbols) {
-        self.ref = ref
-        self.labelIDs = labelIDs
-        self.symbols = symbols
+/// One series in memory: one allocation holding its fields (`SeriesState`) and, after them, its label set
+/// as symbol ids of the head's `HeadSymbols` (name, value, name, value, ... in label order). Every mutable
+/// field is guarded by `Head.lock`; `ref` and the label ids never change.
+final class MemSeries: ManagedBuffer<SeriesState, UInt32> {
+    static func make(ref: UInt64, labelIDs: [UInt32]) -> MemSeries {
+        precondition(labelIDs.count <= Int(UInt32.max), "BUG: label set too large")
+        let b = MemSeries.create(minimumCapacity: labelIDs.count) { _ in
+            SeriesState(ref: ref, idCount: UInt32(labelIDs.count))
+        }
+        let s = unsafeDowncast(b, to: MemSeries.self)
+        s.withUnsafeMutablePointerToElements { p in
+            labelIDs.withUnsafeBufferPointer { ids in
+                if let base = ids.baseAddress { p.initialize(from: base, count: ids.count) }
+            }
+        }
+        return s
     }
 
-    /// The label set (built from the symbols: call with the head lock held).
-    var labels: Labels { symbols.labels(labelIDs) }
+    // (UInt32 ids are trivial: nothing to deinitialize; ManagedBuffer destroys the header.)
 
-    func hasLabels(_ l: Labels) -> Bool { symbols.equal(labelIDs, l) }
+    var ref: UInt64 { header.ref }
+    var open: ChunkBuilder {
+        _read { yield header.open }
+        _modify { yield &header.open }
+    }
+    var sealed: [ChunkBuilder] {
+        _read { yield header.sealed }
+        _modify { yield &header.sealed }
+    }
+    var maxTime: Int64 {
+        get { header.maxTime }
+        set { header.maxTime = newValue }
+    }
+    var persistedMin: Int64 {
+        get { header.persistedMin }
+        set { header.persistedMin = newValue }
+    }
+    var persistedMax: Int64 {
+        get { header.persistedMax }
+        set { header.persistedMax = newValue }
+    }
+    /// Value bits of the sample at `maxTime` when it went through the head (nil when only SQLite has it).
+    var lastValueBits: UInt64? {
+        get { header.hasLastValue ? header.lastValueBits : nil }
+        set {
+            header.hasLastValue = newValue != nil
+            header.lastValueBits = newValue ?? 0
+        }
+    }
+    var inSQLite: Bool {
+        get { header.inSQLite }
+        set { header.inSQLite = newValue }
+    }
+    var isDirty: Bool {
+        get { header.isDirty }
+        set { header.isDirty = newValue }
+    }
+    var rank: Int32 {
+        get { header.rank }
+        set { header.rank = newValue }
+    }
+
+    /// The label ids (valid while the series is alive).
+    @inline(__always)
+    func withLabelIDs<R>(_ body: (UnsafeBufferPointer<UInt32>) throws -> R) rethrows -> R {
+        let n = Int(header.idCount)
+        return try withUnsafeMutablePointerToElements { try body(UnsafeBufferPointer(start: $0, count: n)) }
+    }
+
+    /// The label set, built from the head's symbols (call with the head lock held).
+    func labels(_ symbols: HeadSymbols) -> Labels { withLabelIDs { symbols.labels($0) } }
+
+    func hasLabels(_ l: Labels, _ symbols: HeadSymbols) -> Bool { withLabelIDs { symbols.equal($0, l) } }
 
     var headMinTime: Int64 { sealed.first?.minTime ?? open.minTime }
     var headSampleCount: Int { sealed.reduce(open.count) { $0 + $1.count } }
@@ -137,12 +199,16 @@ final class Head: @unchecked Sendable {
         byHash.first(hash) { ref in
             guard let u = slots[Int(ref)] else { return false }
             let s = u.takeUnretainedValue()
-            if s.hasLabels(labels) { found = s; return true }
+            if s.hasLabels(labels, index.symbols) { found = s; return true }
             return false
         }
-        if found == nil && !far.isEmpty { found = farByHash[hash]?.first { $0.hasLabels(labels) } }
+        if found == nil && !far.isEmpty { found = farByHash[hash]?.first { $0.hasLabels(labels, index.symbols) } }
         return found
     }
+
+    /// The label set of `s` (a series of this head).
+    @inline(__always)
+    func labelsLocked(_ s: MemSeries) -> Labels { s.labels(index.symbols) }
 
     /// Calls `body` with every series, ascending ref.
     func forEachSeriesLocked(_ body: (MemSeries) throws -> Void) rethrows {
@@ -162,10 +228,15 @@ final class Head: @unchecked Sendable {
     @discardableResult
     func createLocked(ref: UInt64, labels: Labels, hash: UInt64) -> MemSeries {
         let ids = index.lock.withWriteLock { index.addLocked(labels, ref: ref) }
-        let s = MemSeries(ref: ref, labelIDs: ids, symbols: index.symbols)
+        let s = MemSeries.make(ref: ref, labelIDs: ids)
         if Self.isDense(ref) {
             let i = Int(ref)
-            if i >= slots.count { slots.append(contentsOf: repeatElement(nil, count: max(i + 1 - slots.count, slots.count / 2))) }
+            if i >= slots.count {
+                // Grow by half, to exactly that capacity (appending alone would double the capacity).
+                let add = max(i + 1 - slots.count, slots.count / 2)
+                slots.reserveCapacity(slots.count + add)
+                slots.append(contentsOf: repeatElement(nil, count: add))
+            }
             precondition(slots[i] == nil, "BUG: series \(ref) created twice")
             slots[i] = Unmanaged.passRetained(s)
             byHash.insert(hash, ref: ref)
@@ -196,7 +267,7 @@ final class Head: @unchecked Sendable {
             }
             var all: [(MemSeries, Labels)] = []
             all.reserveCapacity(seriesCountLocked)
-            forEachSeriesLocked { all.append(($0, $0.labels)) }
+            forEachSeriesLocked { all.append(($0, labelsLocked($0))) }
             return (generation, all)
         }
         guard gen >= 0 else { return }
@@ -216,7 +287,7 @@ final class Head: @unchecked Sendable {
         var wasDirty = false
         var released: [Unmanaged<MemSeries>] = []
         for s in gone {
-            let h = seriesHash(s.labels)
+            let h = seriesHash(labelsLocked(s))
             if Self.isDense(s.ref) {
                 guard s.ref < UInt64(slots.count), let u = slots[Int(s.ref)], u.takeUnretainedValue() === s else { continue }
                 slots[Int(s.ref)] = nil
@@ -244,7 +315,7 @@ final class Head: @unchecked Sendable {
             dirty.removeAll { ids.contains(ObjectIdentifier($0)) }
         }
         generation += 1
-        let pairs = gone.map { ($0.ref, $0.labels) }
+        let pairs = gone.map { ($0.ref, labelsLocked($0)) }
         index.lock.withWriteLock { index.removeLocked(pairs) }
         // `gone` still holds every series: dropping the table's references frees none of them here.
         for u in released { u.release() }
@@ -294,19 +365,25 @@ final class Head: @unchecked Sendable {
     /// a chunk-range boundary.
     @inline(__always)
     func appendSampleLocked(_ s: MemSeries, _ t: Int64, _ v: Double) {
-        if s.open.count > 0 && (s.open.count >= samplesPerChunk || t >= s.openBoundary) {
+        if s.open.count > 0 && (s.open.count >= samplesPerChunk || t >= windowEnd(s.open.minTime)) {
             cutLocked(s)
         }
         if s.open.count == 0 {
             openChunkCount += 1
             if t < chunkMaxTimeBound { chunkMaxTimeBound = t }
-            let w = floorDiv(t, chunkRange)
-            s.openBoundary = w >= Int64.max / chunkRange ? .max : (w + 1) * chunkRange
         }
         s.open.append(t, v)
         headSampleCount &+= 1
         s.maxTime = t
         s.lastValueBits = v.bitPattern
+    }
+
+    /// First timestamp past the chunk-range window holding `t` (a sample at or after it cuts the open
+    /// chunk that starts at `t`). Computed per append rather than stored in every series.
+    @inline(__always)
+    func windowEnd(_ t: Int64) -> Int64 {
+        let w = floorDiv(t, chunkRange)
+        return w >= Int64.max / chunkRange ? .max : (w + 1) * chunkRange
     }
 
     func cutLocked(_ s: MemSeries) {
@@ -369,7 +446,7 @@ final class Head: @unchecked Sendable {
                 }
                 for k in i..<end {
                     guard let s = seriesLocked(refs[k]) else { continue }
-                    if !plan.filters.isEmpty && !plan.filters.allSatisfy({ $0.matches(s.labels) }) { continue }
+                    if !plan.filters.isEmpty && !plan.filters.allSatisfy({ $0.matches(labelsLocked(s)) }) { continue }
                     body(s)
                 }
             }
@@ -389,7 +466,7 @@ final class Head: @unchecked Sendable {
             for c in s.sealed where c.minTime <= maxt && c.maxTime >= mint { chunks.append(c) }
             if s.open.count > 0 && s.open.minTime <= maxt && s.open.maxTime >= mint { chunks.append(s.open) }
             if hasPersisted || !chunks.isEmpty {
-                out.append(SeriesSnapshot(ref: s.ref, labels: s.labels, hasPersisted: hasPersisted, headChunks: chunks, rank: Int(s.rank)))
+                out.append(SeriesSnapshot(ref: s.ref, labels: labelsLocked(s), hasPersisted: hasPersisted, headChunks: chunks, rank: Int(s.rank)))
             }
         }
         return (out, ranked)

@@ -185,8 +185,8 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
             case .series(let entries):
                 for (ref, labels) in entries {
                     if let s = head.seriesLocked(ref) {
-                        guard s.labels == labels else {
-                            throw StoreCorruption(message: "series \(ref) is \(labels) in the WAL but \(s.labels) in \(dbPathForErrors)")
+                        guard head.labelsLocked(s) == labels else {
+                            throw StoreCorruption(message: "series \(ref) is \(labels) in the WAL but \(head.labelsLocked(s)) in \(dbPathForErrors)")
                         }
                     } else {
                         let h = seriesHash(labels)
@@ -391,7 +391,7 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
     /// Series matching `matchers` with a chunk overlapping [mint, maxt] (chunk granularity for SQLite data).
     private func matchingSeries(_ matchers: [LabelMatcher], mint: Int64, maxt: Int64) throws -> [Labels] {
         var out: [Labels] = []
-        head.visit(head.plan(matchers)) { s in if s.overlaps(mint, maxt) { out.append(s.labels) } }
+        head.visit(head.plan(matchers)) { s in if s.overlaps(mint, maxt) { out.append(head.labelsLocked(s)) } }
         return out
     }
 
@@ -512,7 +512,7 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
         }
         let collect = { () -> [Work] in
             let w = self.head.dirty.map {
-                Work(s: $0, labels: $0.labels, ref: $0.ref, chunks: $0.sealed, needsRow: !$0.inSQLite)
+                Work(s: $0, labels: self.head.labelsLocked($0), ref: $0.ref, chunks: $0.sealed, needsRow: !$0.inSQLite)
             }
             return w
         }
@@ -665,7 +665,7 @@ public final class TSDB: SeriesReader, RefAppender, @unchecked Sendable {
                     s.persistedMin = .max
                     s.persistedMax = .min
                 }
-                if !s.hasData { emptySeries.append((s.ref, s.labels)) }
+                if !s.hasData { emptySeries.append((s.ref, head.labelsLocked(s))) }
             }
         }
         // Every chunk left ends at or after the cutoff.

@@ -43,7 +43,7 @@ extension TSDB {
     func tooNewError(_ s: TooNewSample, _ batch: [SeriesSamples], _ refs: RefSamples, now: Int64) -> InvalidSeriesError {
         let labels: Labels
         if s.byRef {
-            labels = head.seriesLocked(refs.refs[s.index])?.labels ?? Labels(["__ref__": "\(refs.refs[s.index])"])
+            labels = head.seriesLocked(refs.refs[s.index]).map { head.labelsLocked($0) } ?? Labels(["__ref__": "\(refs.refs[s.index])"])
         } else {
             labels = batch[s.index].labels
         }

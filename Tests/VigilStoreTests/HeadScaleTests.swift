@@ -40,9 +40,11 @@ import VigilCore
             })
         }
         // Retention-style removal of some series, so the index also shows removals.
-        let gone = db.head.lock.withLock { (0..<3000).compactMap { $0 % 7 == 0 ? db.head.seriesLocked(UInt64($0 + 1)) : nil } }
+        let gone: [MemSeries] = db.head.lock.withLock {
+            (0..<3000).compactMap { (i: Int) -> MemSeries? in i % 7 == 0 ? db.head.seriesLocked(UInt64(i + 1)) : nil }
+        }
         db.head.lock.withLock { db.head.removeLocked(gone) }
-        let goneRefs = Set(gone.map(\.ref))
+        let goneRefs = Set(gone.map { $0.ref })
         let live = all.enumerated().filter { !goneRefs.contains(UInt64($0.offset + 1)) }.map(\.element)
 
         let patterns = ["v1.*", "v[12]", "x|y", "", ".*", ".+", "long-.*", "v1", "cpu|mem", "(v|x).*", "nomatch"]
@@ -65,7 +67,7 @@ import VigilCore
         // The index holds exactly the live series' pairs.
         var pairs: [Label: [UInt64]] = [:]
         db.head.lock.withLock {
-            db.head.forEachSeriesLocked { s in for l in s.labels { pairs[l, default: []].append(s.ref) } }
+            db.head.forEachSeriesLocked { s in for l in db.head.labelsLocked(s) { pairs[l, default: []].append(s.ref) } }
         }
         #expect(db.head.index.allPostings() == pairs.mapValues { $0.sorted() })
         try db.close()
