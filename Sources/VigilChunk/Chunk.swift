@@ -47,7 +47,13 @@ public struct ChunkBuilder: Sendable {
     public init() {}
 
     public var count: Int { st.count }
-    public var minTime: Int64 { st.count == 0 ? Int64.max : st.t0 }
+    public var minTime: Int64 { st.count == 0 ? Int64.max : t0 }
+
+    /// The first sample's timestamp: the stream's first 64 bits (little-endian), written by the first append.
+    @inline(__always)
+    private var t0: Int64 {
+        w.bytes.withUnsafeBytes { Int64(bitPattern: UInt64(littleEndian: $0.loadUnaligned(as: UInt64.self))) }
+    }
     public var maxTime: Int64 { st.count == 0 ? Int64.min : st.lastT }
     public var lastValue: Double? { st.count == 0 ? nil : Double(bitPattern: st.lastBits) }
 
@@ -90,8 +96,8 @@ public struct ChunkBuilder: Sendable {
     /// Decodes the open chunk's samples with mint <= t <= maxt into the columns.
     public func read(mint: Int64 = .min, maxt: Int64 = .max, into timestamps: inout [Int64], _ values: inout [Double]) {
         let n = st.count
-        if n == 0 || mint > st.lastT || maxt < st.t0 { return }
-        if mint <= st.t0 && maxt >= st.lastT {
+        if n == 0 || mint > st.lastT || maxt < t0 { return }
+        if mint <= t0 && maxt >= st.lastT {
             try? ChunkCodec.appendDecoded(n, &timestamps, &values) { (tp, vp) throws(ChunkError) in
                 try withBytes(w.bytes) { (b) throws(ChunkError) in try XORCodec.decode(b, start: 0, n: n, tp, vp) }
             }

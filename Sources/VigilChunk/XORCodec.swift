@@ -5,15 +5,22 @@
 
 /// Streaming Gorilla encoder state: appends samples to a bit stream. Used by the head's open chunk
 /// (`ChunkBuilder`) and by `ChunkCodec.encode(.xor, ...)`, which therefore produce identical bits.
+/// 30 bytes: the head keeps one per series (the first timestamp is not kept: it is the stream's first 64 bits,
+/// `ChunkBuilder.minTime` reads it there).
 struct XOREncoderState: Sendable {
-    var count = 0
-    var t0: Int64 = 0
     var lastT: Int64 = 0
     var lastDelta: Int64 = 0
     var lastBits: UInt64 = 0
+    private var n: UInt32 = 0
     /// Current window; leading == 0xFF means no window yet.
     var leading: UInt8 = 0xFF
     var trailing: UInt8 = 0
+
+    /// Samples appended (a chunk holds far fewer than 2³²; `append` traps past that).
+    var count: Int {
+        @inline(__always) get { Int(n) }
+        @inline(__always) set { n = UInt32(newValue) }
+    }
 
     @inline(__always)
     mutating func append<W: BitSink>(_ t: Int64, _ v: Double, to w: inout W) {
@@ -21,7 +28,6 @@ struct XOREncoderState: Sendable {
         if count == 0 {
             w.write(UInt64(bitPattern: t), 64)
             w.write(bits, 64)
-            t0 = t
         } else {
             let delta = t &- lastT
             let dod = delta &- lastDelta

@@ -4,7 +4,8 @@ import VigilChunk
 import VigilCore
 
 /// The fields of one series (the header of its `MemSeries` allocation; its label ids follow it).
-/// Ordered so that the small fields share the last words (the allocation is 16 + 119 bytes before the ids).
+/// Ordered so that the small fields fill the open chunk's tail (the allocation is 16 + 101 bytes before the
+/// ids: 168 bytes, a 176-byte malloc block, for a 6-label series).
 struct SeriesState {
     let ref: UInt64
     /// Cut chunks not yet in SQLite, oldest first.
@@ -18,26 +19,39 @@ struct SeriesState {
     var lastValueBits: UInt64 = 0
     /// The open chunk.
     var open = ChunkBuilder()
+    /// Number of label ids after the header (2 per label; `MemSeries.maxLabels` labels at most).
+    let idCount: UInt16
     /// Position in label order among all series (valid while `Head.ranksValidLocked`).
     var rank: Int32 = 0
-    /// Number of label ids after the header (2 per label).
-    let idCount: UInt32
+    private var flags: UInt8 = 0
+
     /// `lastValueBits` holds the value at `maxTime` (false when only SQLite has it).
-    var hasLastValue = false
+    var hasLastValue: Bool { get { flag(1) } set { setFlag(1, newValue) } }
     /// The series has a row in SQLite's `series` table.
-    var inSQLite = false
+    var inSQLite: Bool { get { flag(2) } set { setFlag(2, newValue) } }
     /// Listed in `Head.dirty` (has sealed chunks waiting for SQLite).
-    var isDirty = false
+    var isDirty: Bool { get { flag(4) } set { setFlag(4, newValue) } }
+
+    init(ref: UInt64, idCount: UInt16) {
+        self.ref = ref
+        self.idCount = idCount
+    }
+
+    @inline(__always) private func flag(_ m: UInt8) -> Bool { flags & m != 0 }
+    @inline(__always) private mutating func setFlag(_ m: UInt8, _ on: Bool) { if on { flags |= m } else { flags &= ~m } }
 }
 
 /// One series in memory: one allocation holding its fields (`SeriesState`) and, after them, its label set
 /// as symbol ids of the head's `HeadSymbols` (name, value, name, value, ... in label order). Every mutable
 /// field is guarded by `Head.lock`; `ref` and the label ids never change.
 final class MemSeries: ManagedBuffer<SeriesState, UInt32> {
+    /// Most labels a series may have (appends refuse larger label sets before creating anything).
+    static let maxLabels = Int(UInt16.max) / 2
+
     static func make(ref: UInt64, labelIDs: [UInt32]) -> MemSeries {
-        precondition(labelIDs.count <= Int(UInt32.max), "BUG: label set too large")
+        precondition(labelIDs.count <= 2 * maxLabels, "BUG: label set too large")
         let b = MemSeries.create(minimumCapacity: labelIDs.count) { _ in
-            SeriesState(ref: ref, idCount: UInt32(labelIDs.count))
+            SeriesState(ref: ref, idCount: UInt16(labelIDs.count))
         }
         let s = unsafeDowncast(b, to: MemSeries.self)
         s.withUnsafeMutablePointerToElements { p in

@@ -29,6 +29,10 @@ extension Head {
                 do { try batch[i].labels.validate() } catch {
                     throw InvalidSeriesError(index: i, labels: batch[i].labels, reason: error.description)
                 }
+                if batch[i].labels.count > MemSeries.maxLabels {
+                    throw InvalidSeriesError(index: i, labels: batch[i].labels,
+                                             reason: "\(batch[i].labels.count) labels (at most \(MemSeries.maxLabels))")
+                }
             }
         }
 

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VigilCore
+import VigilChunk
 @testable import VigilStore
 
 /// The head's structures at scale: the postings index (its own lock, lists grown in place, regexes
@@ -279,6 +280,37 @@ import VigilCore
         } catch {
             #expect("\(error)".contains("unsupported format_version 4"), "\(error)")
         }
+    }
+
+    /// A series is one allocation: 101 bytes of fields (`SeriesState`) after the 16-byte object header, then its
+    /// label ids; a 6-label series (12 ids) takes 168 bytes, a 176-byte malloc block. Fails when a field grows it.
+    @Test func seriesFieldsStayPacked() {
+        #expect(MemoryLayout<ChunkBuilder>.size == 46)
+        #expect(MemoryLayout<SeriesState>.size == 101)
+        let s = MemSeries.make(ref: 7, labelIDs: Array(0..<12))
+        #expect(s.withLabelIDs { Array($0) } == Array(0..<12) && s.ref == 7)
+        s.inSQLite = true
+        s.lastValueBits = 42
+        #expect(s.inSQLite && !s.isDirty && s.lastValueBits == 42)
+        s.isDirty = true
+        s.lastValueBits = nil
+        #expect(s.inSQLite && s.isDirty && s.lastValueBits == nil)
+    }
+
+    /// A label set larger than a series can hold is refused before anything is written.
+    @Test func tooManyLabelsAreRefused() throws {
+        let dir = TempDir()
+        defer { dir.remove() }
+        let db = try TSDB(directory: dir.path, options: testOptions())
+        var d = ["__name__": "wide"]
+        for i in 0..<MemSeries.maxLabels { d["l\(i)"] = "v" }
+        let wide = Labels(d)
+        #expect(wide.count == MemSeries.maxLabels + 1)
+        #expect(throws: InvalidSeriesError.self) {
+            _ = try db.appendSync([SeriesSamples(labels: wide, timestamps: [1], values: [1])])
+        }
+        #expect(db.head.lock.withLock { db.head.seriesCountLocked } == 0)
+        try db.close()
     }
 
     /// The head's series hash table (open addressing, removal by backward shift) against a dictionary, with
