@@ -266,6 +266,49 @@ struct EnginePlacementTests {
         #expect(hist.memoryGiB == 3)
     }
 
+    /// The forecast keeps room for a VM's recent peak (`peak_window`) and for its peak at the same time of day on
+    /// earlier days (`seasonal_days`, over the horizon widened by `seasonal_window`): a batch job that ran two days
+    /// ago at 10:00 is expected at 09:40 today; the forecast at a minute depends only on what came before it.
+    @Test func demandForecastKeepsRecentAndSeasonalPeaks() {
+        func job(_ m: Int) -> Double { m < 1440 && m % 1440 >= 600 && m % 1440 < 630 ? 8 : 1 }  // day 0, 10:00–10:30
+        let now = 2 * 1440 + 9 * 60 + 40  // day 2, 09:40
+        func history(days: Int, peak: Int = 0, future: Double? = nil) -> (InstanceDemandHistory, [Double]) {
+            var h = InstanceDemandHistory(horizonMinutes: 30, recentPeakMinutes: peak, seasonalDays: days, seasonalWindowMinutes: 10)
+            var out: [Double] = []
+            for m in 0..<(now + 120) {
+                h.observe(t: Int64(m) * 60_000, cpu: m > now ? (future ?? job(m)) : job(m), memoryGiB: 1)
+                out.append(h.forecast(horizonMinutes: 30)!.cpu)
+            }
+            return (h, out)
+        }
+        let (_, two) = history(days: 2), (_, one) = history(days: 1), (_, off) = history(days: 0)
+        #expect(two[now - 1] == 8)   // day 0's job, 2 days back, within the horizon + window
+        #expect(one[now - 1] == 1 && off[now - 1] == 1)  // yesterday had no job
+        #expect(two[now - 1440 - 1] == 8 && one[now - 1440 - 1] == 8)  // day 1 09:40: yesterday's job ahead
+        #expect(two[now - 60] == 1)  // day 2 08:40: the job is 80 minutes ahead, outside 30 + 10
+        // the recent peak: 8 cores 41 minutes ago are kept for a 60-minute window, not for a 10-minute one
+        let (_, p60) = history(days: 0, peak: 60), (_, p10) = history(days: 0, peak: 10)
+        #expect(p60[670] == 8 && p10[670] == 1 && p60[700] == 1)
+        // causal: a different future changes nothing before it, and does change what comes after
+        let (_, changed) = history(days: 2, peak: 60, future: 30), (_, same) = history(days: 2, peak: 60)
+        #expect(Array(changed.prefix(now + 1)) == Array(same.prefix(now + 1)))
+        #expect(changed[now + 1] != same[now + 1])
+    }
+
+    /// A reload that changes the forecast's windows keeps the history it has (replayed into the new layout).
+    @Test func demandHistorySurvivesAReconfiguration() {
+        var cfg = PlacementConfig()
+        cfg.seasonalDays = 0
+        var h = InstanceDemandHistory(config: cfg)
+        for m in 0..<200 { h.observe(t: Int64(m) * 60_000, cpu: m == 150 ? 6 : 1, memoryGiB: 2) }
+        cfg.seasonalDays = 2
+        cfg.peakWindow = PolicyDuration(millis: 3_600_000)
+        let r = InstanceDemandHistory(config: cfg, from: h)
+        #expect(r.minutes == h.minutes && r.memoryGiB == 2)
+        #expect(r.forecast(horizonMinutes: 30)!.cpu == 6)  // the peak 49 minutes ago, within the new 1-hour window
+        #expect(!r.coarse.isEmpty && r.coarse.max() == 6)
+    }
+
     /// A driver without `migrate`: the first placement move fails (`unsupported`, audited), the circuit breaker
     /// does not count it, and no further move is tried; remediation keeps working.
     @Test func unsupportedDriverFailsOnceWithoutOpeningTheBreaker() async {
