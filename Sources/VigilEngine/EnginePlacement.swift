@@ -42,13 +42,17 @@ public struct InstanceDemandHistory: Sendable, Equatable {
     private let peakMinutes: Int
     private let seasonalDays: Int
     private let seasonalWindow: Int
+    private let trendMinutes: Int
 
     /// `recentPeakMinutes`: the forecast is at least the peak of this many past minutes (0 = off); `seasonalDays`,
     /// `seasonalWindowMinutes`: and at least the peak at the same time of day on each of that many previous days, over
     /// the coming horizon widened by the window on both sides (0 days = off). `horizon + window` must stay under a
     /// day (the window of "yesterday" then ends before now).
-    public init(horizonMinutes: Int, recentPeakMinutes: Int = 0, seasonalDays: Int = 0, seasonalWindowMinutes: Int = 0) {
+    /// `trendMinutes`: a rise over the last 5 minutes is extrapolated this far ahead (0 = off).
+    public init(horizonMinutes: Int, recentPeakMinutes: Int = 0, seasonalDays: Int = 0, seasonalWindowMinutes: Int = 0,
+                trendMinutes: Int = 0) {
         horizon = max(1, horizonMinutes)
+        self.trendMinutes = max(0, trendMinutes)
         peakMinutes = max(0, recentPeakMinutes)
         seasonalWindow = max(0, seasonalWindowMinutes)
         self.seasonalDays = horizon + seasonalWindow < 1440 ? max(0, seasonalDays) : 0
@@ -60,7 +64,8 @@ public struct InstanceDemandHistory: Sendable, Equatable {
     public init(config: PlacementConfig) {
         self.init(horizonMinutes: Int(max(1, config.horizon.millis / 60_000)),
                   recentPeakMinutes: Int(config.peakWindow.millis / 60_000),
-                  seasonalDays: config.seasonalDays, seasonalWindowMinutes: Int(config.seasonalWindow.millis / 60_000))
+                  seasonalDays: config.seasonalDays, seasonalWindowMinutes: Int(config.seasonalWindow.millis / 60_000),
+                  trendMinutes: Int(config.trendLead.millis / 60_000))
     }
 
     /// The same history under another configuration (a reload changed the horizon or the forecast's windows): the
@@ -133,7 +138,8 @@ public struct InstanceDemandHistory: Sendable, Equatable {
     /// The demand forecast over the next `horizonMinutes` (the horizon given at init for the seasonal window): the
     /// point is the largest of the last 30 minutes' mean, the latest value, (with more than a day of history)
     /// yesterday's peak over the coming horizon shifted by how today differs from yesterday at this hour, the peak of
-    /// the last `recentPeakMinutes`, and the seasonal peak (the same time of day on each of the previous
+    /// the last `recentPeakMinutes`, the latest value plus the last 5 minutes' rise extrapolated `trendMinutes`
+    /// ahead, and the seasonal peak (the same time of day on each of the previous
     /// `seasonalDays` days, over the horizon widened by the window); the spread is the last hour's standard
     /// deviation, floored at 10 % of the point. `vigil sim --cluster` forecasts its VMs with this same type.
     public func forecast(horizonMinutes: Int) -> (cpu: Double, spread: Double)? {
@@ -165,6 +171,10 @@ public struct InstanceDemandHistory: Sendable, Equatable {
         }
         if peakMinutes > 0 {
             for i in max(0, n - peakMinutes)..<n { point = max(point, at(i)) }
+        }
+        if trendMinutes > 0 && n > 5 {
+            let rise = last - at(n - 6)
+            if rise > 0 { point = max(point, last + rise / 5 * Double(trendMinutes)) }
         }
         if seasonalDays > 0 {
             let now = cur == nil ? minute + 1 : minute  // the minute being forecast from
@@ -205,7 +215,7 @@ extension Engine {
     public func updatePlacement(_ next: PlacementConfig?) -> [Action] {
         let changed = next != placement
         if let n = next, let p = placement, n.horizon != p.horizon || n.peakWindow != p.peakWindow
-            || n.seasonalDays != p.seasonalDays || n.seasonalWindow != p.seasonalWindow {
+            || n.seasonalDays != p.seasonalDays || n.seasonalWindow != p.seasonalWindow || n.trendLead != p.trendLead {
             placementState.history = placementState.history.mapValues { InstanceDemandHistory(config: n, from: $0) }
         }
         placement = next
@@ -255,7 +265,8 @@ extension Engine {
         }
     }
 
-    /// Placement, once per `placement.interval` (and every step while a host is at risk: evacuation does not wait):
+    /// Placement, once per `placement.interval` (and every step while a host is at risk: evacuation does not wait; and
+    /// every step while a powered host's CPU demand now exceeds `ceiling`: balance and growth, no consolidation):
     /// every instance's demand goes into its history (every step, whatever else happens); the planner
     /// (`Placement.plan`) gets the hosts and instances with their forecasts; its moves and power changes go through
     /// the engine's common gates (kill switch, circuit breaker, duplicate ids, mode) as `migrate`, `evacuate`,
@@ -289,8 +300,15 @@ extension Engine {
         let atRisk = inv.hosts.contains {
             Self.risk($0) >= cfg.failureProbability && ($0.state == .up || $0.state == .degraded) && $0.isPoweredOn
         }
-        guard t >= placementState.nextPlanAt || atRisk else { return }
-        if t >= placementState.nextPlanAt { placementState.nextPlanAt = t + cfg.interval.millis }
+        // a powered host whose CPU demand now is over its ceiling: balance (and power on) now, without consolidating
+        var demandNow: [String: Double] = [:]
+        for i in inv.instances where Self.occupies(i) { demandNow[i.host, default: 0] += cpuNow(i) }
+        let hot = inv.hosts.contains { h in
+            h.isPoweredOn && (demandNow[h.id] ?? 0) > cfg.ceiling * Double(h.vcpus)
+        }
+        guard t >= placementState.nextPlanAt || atRisk || hot else { return }
+        var roundCfg = cfg
+        if t >= placementState.nextPlanAt { placementState.nextPlanAt = t + cfg.interval.millis } else if !atRisk { roundCfg.consolidate = false }
         if report.executed > 0 {
             // this step already changed the world (a scale-in removed instances, a relocation moved one): plan on
             // what is there now, not on the observation from before
@@ -341,7 +359,7 @@ extension Engine {
                                    allowedHosts: movable ? nil : [],
                                    lastMovedMillis: movable ? placementState.lastMoved[i.id] : t))
         }
-        let plan = Placement.plan(hosts: pHosts, vms: vms, config: cfg, nowMillis: t)
+        let plan = Placement.plan(hosts: pHosts, vms: vms, config: roundCfg, nowMillis: t)
 
         // 4. the plan through the gates
         for h in plan.drain { placementState.draining.insert(hosts[h].id) }

@@ -21,6 +21,9 @@ public struct PlacementConfig: Sendable, Equatable, Codable {
     /// horizon widened by `seasonal_window` on both sides (batch jobs at fixed hours).
     public var seasonalDays = 0
     public var seasonalWindow = PolicyDuration(millis: 30 * 60_000)
+    /// And at least its latest value plus its rise over the last 5 minutes extrapolated this far ahead (0 = off):
+    /// a ramp is met before it arrives (hosts boot, VMs move while there is room).
+    public var trendLead = PolicyDuration(millis: 0)
     /// The quantile of a host's summed demand that must stay under the ceiling (VM forecasts combine as
     /// Σ point + z·√Σ spread², z of this quantile: independent errors partly cancel on a host).
     public var quantile = 0.95
@@ -31,7 +34,7 @@ public struct PlacementConfig: Sendable, Equatable, Codable {
     public var spareFraction = 0.1
     /// Hysteresis between powering on and off: a host is drained only when, without it, the free capacity beyond the
     /// spare is still at least this fraction of its cores and memory at the ceiling.
-    public var consolidateMargin = 0.25
+    public var consolidateMargin = 0.5
     /// Migrations at once into or out of one host.
     public var maxMigrationsPerHost = 2
     /// Migrations at once in the whole cluster.
@@ -56,7 +59,7 @@ public struct PlacementConfig: Sendable, Equatable, Codable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
-        case peakWindow = "peak_window", seasonalDays = "seasonal_days", seasonalWindow = "seasonal_window"
+        case peakWindow = "peak_window", seasonalDays = "seasonal_days", seasonalWindow = "seasonal_window", trendLead = "trend_lead"
         case mode, ceiling, memoryCeiling = "memory_ceiling", horizon, quantile, spareHosts = "spare_hosts", spareFraction = "spare_fraction"
         case consolidateMargin = "consolidate_margin"
         case maxMigrationsPerHost = "max_migrations_per_host", maxMigrations = "max_migrations"
@@ -96,6 +99,10 @@ public struct PlacementConfig: Sendable, Equatable, Codable {
         peakWindow = try c.decodeIfPresent(PolicyDuration.self, forKey: .peakWindow) ?? d.peakWindow
         seasonalDays = try count(.seasonalDays, d.seasonalDays, min: 0)
         seasonalWindow = try c.decodeIfPresent(PolicyDuration.self, forKey: .seasonalWindow) ?? d.seasonalWindow
+        trendLead = try c.decodeIfPresent(PolicyDuration.self, forKey: .trendLead) ?? d.trendLead
+        guard trendLead.millis <= 86_400_000 else {
+            throw DecodingError.dataCorruptedError(forKey: .trendLead, in: c, debugDescription: "trend_lead must be at most 1d, got \(trendLead)")
+        }
         guard peakWindow.millis <= 7 * 86_400_000 else {
             throw DecodingError.dataCorruptedError(forKey: .peakWindow, in: c, debugDescription: "peak_window must be at most 7d, got \(peakWindow)")
         }

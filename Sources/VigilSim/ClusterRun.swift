@@ -167,14 +167,20 @@ public enum ClusterRun {
             }
             // Vigil plans every interval, and every step while a host is at risk (evacuation does not wait)
             let atRisk = kind == .vigil && cluster.hosts.contains { $0.failureProbability >= cfg.failureProbability && $0.power == .on }
-            if t >= nextDecision || atRisk {
+            // and every step while a powered host's demand now is over its ceiling (balance and growth only)
+            let hot = kind == .vigil && !atRisk && t < nextDecision && cluster.hosts.indices.contains {
+                cluster.hosts[$0].power == .on && cluster.cpuDemand($0) > cfg.ceiling * cluster.hosts[$0].cores
+            }
+            if t >= nextDecision || atRisk || hot {
                 if t >= nextDecision { nextDecision = t + interval }
                 switch kind {
                 case .static: break
                 case .threshold: thresholdStep(cluster, o)
                 case .vigil:
                     let (hosts, vms, ids) = plannerInput(cluster, fc)
-                    let plan = Placement.plan(hosts: hosts, vms: vms, config: cfg, nowMillis: t)
+                    var roundCfg = cfg
+                    if hot { roundCfg.consolidate = false }
+                    let plan = Placement.plan(hosts: hosts, vms: vms, config: roundCfg, nowMillis: t)
                     var holds = Set<String>()
                     for r in plan.blocked {
                         let key = "\(r.kind.rawValue)/\(r.instance ?? "")/\(r.gate ?? "")"

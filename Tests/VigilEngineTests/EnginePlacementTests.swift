@@ -266,6 +266,26 @@ struct EnginePlacementTests {
         #expect(hist.memoryGiB == 3)
     }
 
+    /// Between planning intervals, a powered host whose demand now exceeds its ceiling is balanced at once (not at
+    /// the next interval), and such an extra round does not consolidate.
+    @Test func hostOverItsCeilingIsBalancedBeforeTheNextInterval() async {
+        let vms = (0..<4).map { ("v\($0)", 0, 2.0, 4.0) } + [("w0", 1, 1.0, 4.0)]
+        var cfg = placementConfig()
+        cfg.interval = .seconds(3600)
+        cfg.horizon = .seconds(3600)
+        cfg.peakWindow = .seconds(0)
+        cfg.consolidate = true
+        cfg.minStay = .seconds(0)
+        let h = await PlacementHarness(hosts: 3, vms: vms, placement: cfg)
+        await h.run(from: 0, to: 1_200_000) { t in
+            if t == 600_000 { for i in 0..<4 { await h.sim.setDemand(instance: "v\(i)", 4.5) } }  // host000: 18 > 0.85 × 16
+        }
+        let moves = h.records(.migrate, .executed).filter { !$0.reason.contains("drain") }  // balance, not consolidation
+        #expect(!moves.isEmpty && moves.allSatisfy { $0.t >= 600_000 && $0.t < 700_000 }, "\(moves.map(\.t))")
+        #expect(h.records(.migrate, .executed).filter { $0.reason.contains("drain") }.allSatisfy { $0.t == 0 })
+        #expect(h.records(.powerOff).allSatisfy { $0.t == 0 }, "\(h.records(.powerOff).map(\.t))")
+    }
+
     /// The forecast keeps room for a VM's recent peak (`peak_window`) and for its peak at the same time of day on
     /// earlier days (`seasonal_days`, over the horizon widened by `seasonal_window`): a batch job that ran two days
     /// ago at 10:00 is expected at 09:40 today; the forecast at a minute depends only on what came before it.
@@ -293,6 +313,20 @@ struct EnginePlacementTests {
         let (_, changed) = history(days: 2, peak: 60, future: 30), (_, same) = history(days: 2, peak: 60)
         #expect(Array(changed.prefix(now + 1)) == Array(same.prefix(now + 1)))
         #expect(changed[now + 1] != same[now + 1])
+    }
+
+    /// `trend_lead`: a rise over the last 5 minutes is extrapolated ahead; a fall is not.
+    @Test func demandForecastExtrapolatesARise() {
+        var up = InstanceDemandHistory(horizonMinutes: 30, trendMinutes: 10), flat = InstanceDemandHistory(horizonMinutes: 30)
+        var down = InstanceDemandHistory(horizonMinutes: 30, trendMinutes: 10)
+        for m in 0..<20 {
+            up.observe(t: Int64(m) * 60_000, cpu: Double(m), memoryGiB: 1)
+            flat.observe(t: Int64(m) * 60_000, cpu: Double(m), memoryGiB: 1)
+            down.observe(t: Int64(m) * 60_000, cpu: Double(20 - m), memoryGiB: 1)
+        }
+        #expect(up.forecast(horizonMinutes: 30)!.cpu == 29)  // 19 + 1 core/min × 10
+        #expect(flat.forecast(horizonMinutes: 30)!.cpu == 19)
+        #expect(down.forecast(horizonMinutes: 30)!.cpu == 10.5)  // the last 20 minutes' mean (no extrapolated fall)
     }
 
     /// A reload that changes the forecast's windows keeps the history it has (replayed into the new layout).
