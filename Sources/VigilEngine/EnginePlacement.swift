@@ -25,17 +25,62 @@ public enum PlacementMode: String, Sendable, Equatable, Codable, CaseIterable {
 
 /// One instance's CPU demand, one value a minute (the mean of that minute's observations), for the planner's
 /// per-instance forecast. Causal: only what was observed up to now goes in. A gap (no observation for whole minutes)
-/// holds the last value, so "a day ago" stays a day ago. Keeps a day plus the horizon plus two hours.
+/// holds the last value, so "a day ago" stays a day ago. Keeps a day plus the horizon plus two hours of minutes (or
+/// the recent-peak window, if longer), and, for the seasonal peak, 10-minute maxima over `seasonalDays` days.
 public struct InstanceDemandHistory: Sendable, Equatable {
     public private(set) var minutes: [Double] = []
     public private(set) var memoryGiB = 0.0
+    /// 10-minute maxima of the finished minutes: `coarse.last` covers absolute minutes [coarseEnd·10, coarseEnd·10+10).
+    public private(set) var coarse: [Double] = []
+    private var coarseEnd: Int64 = .min
     private var minute: Int64 = .min
     private var sum = 0.0
     private var count = 0
     private let capacity: Int
+    private let coarseCapacity: Int
+    private let horizon: Int
+    private let peakMinutes: Int
+    private let seasonalDays: Int
+    private let seasonalWindow: Int
+    private let trendMinutes: Int
 
-    public init(horizonMinutes: Int) {
-        capacity = 1440 + max(1, horizonMinutes) + 120
+    /// `recentPeakMinutes`: the forecast is at least the peak of this many past minutes (0 = off); `seasonalDays`,
+    /// `seasonalWindowMinutes`: and at least the peak at the same time of day on each of that many previous days, over
+    /// the coming horizon widened by the window on both sides (0 days = off). `horizon + window` must stay under a
+    /// day (the window of "yesterday" then ends before now).
+    /// `trendMinutes`: a rise over the last 5 minutes is extrapolated this far ahead (0 = off).
+    public init(horizonMinutes: Int, recentPeakMinutes: Int = 0, seasonalDays: Int = 0, seasonalWindowMinutes: Int = 0,
+                trendMinutes: Int = 0) {
+        horizon = max(1, horizonMinutes)
+        self.trendMinutes = max(0, trendMinutes)
+        peakMinutes = max(0, recentPeakMinutes)
+        seasonalWindow = max(0, seasonalWindowMinutes)
+        self.seasonalDays = horizon + seasonalWindow < 1440 ? max(0, seasonalDays) : 0
+        capacity = max(1440 + horizon + 120, peakMinutes + 1)
+        coarseCapacity = self.seasonalDays > 0 ? (self.seasonalDays * 1440 + seasonalWindow) / 10 + 2 : 0
+    }
+
+    /// The history the planner keeps for `config` (its horizon, `peak_window`, `seasonal_days`, `seasonal_window`).
+    public init(config: PlacementConfig) {
+        self.init(horizonMinutes: Int(max(1, config.horizon.millis / 60_000)),
+                  recentPeakMinutes: Int(config.peakWindow.millis / 60_000),
+                  seasonalDays: config.seasonalDays, seasonalWindowMinutes: Int(config.seasonalWindow.millis / 60_000),
+                  trendMinutes: Int(config.trendLead.millis / 60_000))
+    }
+
+    /// The same history under another configuration (a reload changed the horizon or the forecast's windows): the
+    /// minutes it holds are replayed, so the seasonal peak sees at most the last day and a bit until it fills again.
+    public init(config: PlacementConfig, from old: InstanceDemandHistory) {
+        self.init(config: config)
+        guard old.minute != .min else { return }
+        let first = old.minute - Int64(old.minutes.count)
+        for (i, v) in old.minutes.enumerated() { push(first + Int64(i), v) }
+        if minutes.count > capacity { minutes.removeFirst(minutes.count - capacity) }
+        if coarse.count > coarseCapacity { coarse.removeFirst(coarse.count - coarseCapacity) }
+        minute = old.minute
+        sum = old.sum
+        count = old.count
+        memoryGiB = old.memoryGiB
     }
 
     /// Adds an observation at `t` (ms). Earlier than the current minute: ignored (causal order).
@@ -45,10 +90,14 @@ public struct InstanceDemandHistory: Sendable, Equatable {
         if m != minute {
             if count > 0 {
                 let v = sum / Double(count)
-                minutes.append(v)
-                let gap = Int(min(Int64(capacity), m - minute - 1))
-                if gap > 0 { minutes.append(contentsOf: repeatElement(v, count: gap)) }
+                push(minute, v)
+                let gap = m - minute - 1
+                if gap > 0 {
+                    let keep = Int64(max(capacity, coarseCapacity * 10))
+                    for k in max(minute + 1, m - keep)..<m { push(k, v) }
+                }
                 if minutes.count > capacity { minutes.removeFirst(minutes.count - capacity) }
+                if coarse.count > coarseCapacity { coarse.removeFirst(coarse.count - coarseCapacity) }
             }
             minute = m
             sum = 0
@@ -59,27 +108,80 @@ public struct InstanceDemandHistory: Sendable, Equatable {
         if mem.isFinite { memoryGiB = max(0, mem) }
     }
 
-    /// The demand forecast over the next `horizonMinutes`: the point is the larger of the last 30 minutes' mean, the
-    /// latest value and (with more than a day of history) yesterday's peak over the coming horizon shifted by how
-    /// today differs from yesterday at this hour; the spread is the last hour's standard deviation, floored at 10 %
-    /// of the point (the same rule as `vigil sim --cluster`'s per-VM forecaster).
+    private mutating func push(_ m: Int64, _ v: Double) {
+        minutes.append(v)
+        guard coarseCapacity > 0 else { return }
+        let b = m >= 0 ? m / 10 : (m - 9) / 10
+        if b == coarseEnd, !coarse.isEmpty {
+            coarse[coarse.count - 1] = max(coarse[coarse.count - 1], v)
+        } else if b > coarseEnd || coarse.isEmpty {
+            if !coarse.isEmpty, b > coarseEnd + 1 {  // whole empty buckets (cannot happen with held gaps; kept safe)
+                coarse.append(contentsOf: repeatElement(coarse[coarse.count - 1], count: Int(min(Int64(coarseCapacity), b - coarseEnd - 1))))
+            }
+            coarse.append(v)
+            coarseEnd = b
+        }
+    }
+
+    /// The largest 10-minute maximum over absolute minutes [lo, hi) among the finished buckets before `before`.
+    private func coarseMax(_ lo: Int64, _ hi: Int64) -> Double? {
+        guard !coarse.isEmpty, hi > lo else { return nil }
+        let bLo = lo >= 0 ? lo / 10 : (lo - 9) / 10, bHi = (hi - 1) >= 0 ? (hi - 1) / 10 : (hi - 10) / 10
+        let start = coarseEnd - Int64(coarse.count) + 1
+        let a = max(bLo, start), b = min(bHi, coarseEnd)
+        guard a <= b else { return nil }
+        var best = -Double.infinity
+        for k in a...b { best = max(best, coarse[Int(k - start)]) }
+        return best
+    }
+
+    /// The demand forecast over the next `horizonMinutes` (the horizon given at init for the seasonal window): the
+    /// point is the largest of the last 30 minutes' mean, the latest value, (with more than a day of history)
+    /// yesterday's peak over the coming horizon shifted by how today differs from yesterday at this hour, the peak of
+    /// the last `recentPeakMinutes`, the latest value plus the last 5 minutes' rise extrapolated `trendMinutes`
+    /// ahead, and the seasonal peak (the same time of day on each of the previous
+    /// `seasonalDays` days, over the horizon widened by the window); the spread is the last hour's standard
+    /// deviation, floored at 10 % of the point. `vigil sim --cluster` forecasts its VMs with this same type.
     public func forecast(horizonMinutes: Int) -> (cpu: Double, spread: Double)? {
-        var h = minutes
-        if count > 0 { h.append(sum / Double(count)) }
-        guard let last = h.last else { return nil }
-        let r = h.suffix(30)
-        let rmean = r.reduce(0, +) / Double(r.count)
-        let hr = h.suffix(60)
-        let m60 = hr.reduce(0, +) / Double(hr.count)
-        let sd = (hr.reduce(0) { $0 + ($1 - m60) * ($1 - m60) } / Double(hr.count)).squareRoot()
+        let cur: Double? = count > 0 ? sum / Double(count) : nil
+        let n = minutes.count + (cur == nil ? 0 : 1)
+        guard n > 0 else { return nil }
+        @inline(__always) func at(_ i: Int) -> Double { i < minutes.count ? minutes[i] : cur! }
+        let last = at(n - 1)
+        var s30 = 0.0
+        for i in max(0, n - 30)..<n { s30 += at(i) }
+        let rmean = s30 / Double(min(30, n))
+        let k60 = min(60, n)
+        var s60 = 0.0
+        for i in (n - k60)..<n { s60 += at(i) }
+        let m60 = s60 / Double(k60)
+        var v60 = 0.0
+        for i in (n - k60)..<n { let d = at(i) - m60; v60 += d * d }
+        let sd = (v60 / Double(k60)).squareRoot()
         var point = max(rmean, last)
-        let n = h.count
         if n > 1440 {
             let a = n - 1440, b = min(n, a + max(1, horizonMinutes))
-            let ahead = h[a..<b].max() ?? 0
-            let before = h[max(0, a - 30)..<a]
-            let level = before.isEmpty ? ahead : before.reduce(0, +) / Double(before.count)
+            var ahead = 0.0
+            for i in a..<b { ahead = max(ahead, at(i)) }
+            let lo = max(0, a - 30)
+            var sb = 0.0
+            for i in lo..<a { sb += at(i) }
+            let level = a > lo ? sb / Double(a - lo) : ahead
             point = max(point, ahead - level + rmean)
+        }
+        if peakMinutes > 0 {
+            for i in max(0, n - peakMinutes)..<n { point = max(point, at(i)) }
+        }
+        if trendMinutes > 0 && n > 5 {
+            let rise = last - at(n - 6)
+            if rise > 0 { point = max(point, last + rise / 5 * Double(trendMinutes)) }
+        }
+        if seasonalDays > 0 {
+            let now = cur == nil ? minute + 1 : minute  // the minute being forecast from
+            for d in 1...seasonalDays {
+                let lo = now - Int64(d * 1440 + seasonalWindow), hi = now - Int64(d * 1440) + Int64(horizon + seasonalWindow)
+                if let p = coarseMax(lo, min(hi, now)) { point = max(point, p) }
+            }
         }
         return (point, max(sd, 0.1 * point, 0.01))
     }
@@ -112,6 +214,10 @@ extension Engine {
     @discardableResult
     public func updatePlacement(_ next: PlacementConfig?) -> [Action] {
         let changed = next != placement
+        if let n = next, let p = placement, n.horizon != p.horizon || n.peakWindow != p.peakWindow
+            || n.seasonalDays != p.seasonalDays || n.seasonalWindow != p.seasonalWindow || n.trendLead != p.trendLead {
+            placementState.history = placementState.history.mapValues { InstanceDemandHistory(config: n, from: $0) }
+        }
         placement = next
         if changed { placementState.nextPlanAt = .min }
         guard next?.mode != .approve else { return [] }
@@ -159,7 +265,8 @@ extension Engine {
         }
     }
 
-    /// Placement, once per `placement.interval` (and every step while a host is at risk: evacuation does not wait):
+    /// Placement, once per `placement.interval` (and every step while a host is at risk: evacuation does not wait; and
+    /// every step while a powered host's CPU demand now exceeds `ceiling`: balance and growth, no consolidation):
     /// every instance's demand goes into its history (every step, whatever else happens); the planner
     /// (`Placement.plan`) gets the hosts and instances with their forecasts; its moves and power changes go through
     /// the engine's common gates (kill switch, circuit breaker, duplicate ids, mode) as `migrate`, `evacuate`,
@@ -181,7 +288,7 @@ extension Engine {
         var seen = Set<String>()
         for i in inv.instances where Self.occupies(i) {
             seen.insert(i.id)
-            placementState.history[i.id, default: InstanceDemandHistory(horizonMinutes: horizonMin)]
+            placementState.history[i.id, default: InstanceDemandHistory(config: cfg)]
                 .observe(t: t, cpu: cpuNow(i), memoryGiB: i.memoryGiB ?? 0)
         }
         if placementState.history.count > seen.count {
@@ -193,8 +300,15 @@ extension Engine {
         let atRisk = inv.hosts.contains {
             Self.risk($0) >= cfg.failureProbability && ($0.state == .up || $0.state == .degraded) && $0.isPoweredOn
         }
-        guard t >= placementState.nextPlanAt || atRisk else { return }
-        if t >= placementState.nextPlanAt { placementState.nextPlanAt = t + cfg.interval.millis }
+        // a powered host whose CPU demand now is over its ceiling: balance (and power on) now, without consolidating
+        var demandNow: [String: Double] = [:]
+        for i in inv.instances where Self.occupies(i) { demandNow[i.host, default: 0] += cpuNow(i) }
+        let hot = inv.hosts.contains { h in
+            h.isPoweredOn && (demandNow[h.id] ?? 0) > cfg.ceiling * Double(h.vcpus)
+        }
+        guard t >= placementState.nextPlanAt || atRisk || hot else { return }
+        var roundCfg = cfg
+        if t >= placementState.nextPlanAt { placementState.nextPlanAt = t + cfg.interval.millis } else if !atRisk { roundCfg.consolidate = false }
         if report.executed > 0 {
             // this step already changed the world (a scale-in removed instances, a relocation moved one): plan on
             // what is there now, not on the observation from before
@@ -245,7 +359,7 @@ extension Engine {
                                    allowedHosts: movable ? nil : [],
                                    lastMovedMillis: movable ? placementState.lastMoved[i.id] : t))
         }
-        let plan = Placement.plan(hosts: pHosts, vms: vms, config: cfg, nowMillis: t)
+        let plan = Placement.plan(hosts: pHosts, vms: vms, config: roundCfg, nowMillis: t)
 
         // 4. the plan through the gates
         for h in plan.drain { placementState.draining.insert(hosts[h].id) }

@@ -14,6 +14,16 @@ public struct PlacementConfig: Sendable, Equatable, Codable {
     public var memoryCeiling = 0.95
     /// How far ahead the VMs' demand is forecast; at least a host's boot time, so hosts power on ahead of growth.
     public var horizon = PolicyDuration(millis: 30 * 60_000)
+    /// Each VM's forecast is at least the peak of its demand over this past window (0 = off): demand that jumped
+    /// recently is likely to jump again, so hosts keep room for it instead of packing on a lull.
+    public var peakWindow = PolicyDuration(millis: 3 * 3_600_000)
+    /// And at least its peak at the same time of day on each of this many previous days (0 = off), over the coming
+    /// horizon widened by `seasonal_window` on both sides (batch jobs at fixed hours).
+    public var seasonalDays = 0
+    public var seasonalWindow = PolicyDuration(millis: 30 * 60_000)
+    /// And at least its latest value plus its rise over the last 5 minutes extrapolated this far ahead (0 = off):
+    /// a ramp is met before it arrives (hosts boot, VMs move while there is room).
+    public var trendLead = PolicyDuration(millis: 0)
     /// The quantile of a host's summed demand that must stay under the ceiling (VM forecasts combine as
     /// Σ point + z·√Σ spread², z of this quantile: independent errors partly cancel on a host).
     public var quantile = 0.95
@@ -24,7 +34,7 @@ public struct PlacementConfig: Sendable, Equatable, Codable {
     public var spareFraction = 0.1
     /// Hysteresis between powering on and off: a host is drained only when, without it, the free capacity beyond the
     /// spare is still at least this fraction of its cores and memory at the ceiling.
-    public var consolidateMargin = 0.25
+    public var consolidateMargin = 0.5
     /// Migrations at once into or out of one host.
     public var maxMigrationsPerHost = 2
     /// Migrations at once in the whole cluster.
@@ -49,6 +59,7 @@ public struct PlacementConfig: Sendable, Equatable, Codable {
     public init() {}
 
     enum CodingKeys: String, CodingKey {
+        case peakWindow = "peak_window", seasonalDays = "seasonal_days", seasonalWindow = "seasonal_window", trendLead = "trend_lead"
         case mode, ceiling, memoryCeiling = "memory_ceiling", horizon, quantile, spareHosts = "spare_hosts", spareFraction = "spare_fraction"
         case consolidateMargin = "consolidate_margin"
         case maxMigrationsPerHost = "max_migrations_per_host", maxMigrations = "max_migrations"
@@ -85,6 +96,19 @@ public struct PlacementConfig: Sendable, Equatable, Codable {
         ceiling = try frac(.ceiling, d.ceiling, 0, 1)
         memoryCeiling = try frac(.memoryCeiling, d.memoryCeiling, 0, 1)
         horizon = try c.decodeIfPresent(PolicyDuration.self, forKey: .horizon) ?? d.horizon
+        peakWindow = try c.decodeIfPresent(PolicyDuration.self, forKey: .peakWindow) ?? d.peakWindow
+        seasonalDays = try count(.seasonalDays, d.seasonalDays, min: 0)
+        seasonalWindow = try c.decodeIfPresent(PolicyDuration.self, forKey: .seasonalWindow) ?? d.seasonalWindow
+        trendLead = try c.decodeIfPresent(PolicyDuration.self, forKey: .trendLead) ?? d.trendLead
+        guard trendLead.millis <= 86_400_000 else {
+            throw DecodingError.dataCorruptedError(forKey: .trendLead, in: c, debugDescription: "trend_lead must be at most 1d, got \(trendLead)")
+        }
+        guard peakWindow.millis <= 7 * 86_400_000 else {
+            throw DecodingError.dataCorruptedError(forKey: .peakWindow, in: c, debugDescription: "peak_window must be at most 7d, got \(peakWindow)")
+        }
+        guard seasonalDays <= 28 else {
+            throw DecodingError.dataCorruptedError(forKey: .seasonalDays, in: c, debugDescription: "seasonal_days must be at most 28, got \(seasonalDays)")
+        }
         quantile = try frac(.quantile, d.quantile, 0.5, 0.9999, open: false)
         spareHosts = try count(.spareHosts, d.spareHosts, min: 0)
         spareFraction = try frac(.spareFraction, d.spareFraction, 0, 10, open: false)
@@ -100,6 +124,10 @@ public struct PlacementConfig: Sendable, Equatable, Codable {
         interval = try c.decodeIfPresent(PolicyDuration.self, forKey: .interval) ?? d.interval
         guard interval.millis > 0 else {
             throw DecodingError.dataCorruptedError(forKey: .interval, in: c, debugDescription: "interval must be > 0")
+        }
+        guard seasonalDays == 0 || horizon.millis + seasonalWindow.millis < 86_400_000 else {
+            throw DecodingError.dataCorruptedError(forKey: .seasonalWindow, in: c, debugDescription:
+                "horizon (\(horizon)) + seasonal_window (\(seasonalWindow)) must be under a day (the same hour yesterday must be in the past)")
         }
         guard horizon.millis >= interval.millis else {
             throw DecodingError.dataCorruptedError(forKey: .horizon, in: c, debugDescription:

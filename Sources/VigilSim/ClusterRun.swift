@@ -82,47 +82,25 @@ public struct ClusterResult: Sendable, Equatable, Codable {
     }
 }
 
-/// Per-VM demand forecast for the planner, causal (from the minutes observed up to now): the point is the larger of
-/// the last 30 minutes' mean and yesterday's peak over the coming horizon shifted by how today differs from
-/// yesterday at this hour; the spread is the last hour's standard deviation, floored at `spreadFloor` of the point.
+/// Per-VM demand forecast for the planner, causal (from the minutes observed up to now): the engine's own
+/// `InstanceDemandHistory` per VM (the same rule as `vigil daemon`'s placement), configured by `placement:`.
 struct VMForecaster {
-    var history: [[Double]]
-    var memHistory: [Double]
+    var history: [InstanceDemandHistory]
     let horizonMin: Int
-    var spreadFloor = 0.1
 
-    init(vms: Int, horizonMin: Int) {
-        history = .init(repeating: [], count: vms)
-        memHistory = .init(repeating: 0, count: vms)
-        self.horizonMin = horizonMin
+    init(vms: Int, config: PlacementConfig) {
+        history = .init(repeating: InstanceDemandHistory(config: config), count: vms)
+        horizonMin = Int(max(1, config.horizon.millis / 60_000))
     }
 
-    mutating func observe(_ v: Int, cpu: Double, memory: Double) {
-        history[v].append(cpu)
-        if history[v].count > 1440 + horizonMin + 120 { history[v].removeFirst(history[v].count - 1440 - horizonMin - 60) }
-        memHistory[v] = memory
+    mutating func observe(_ v: Int, t: Int64, cpu: Double, memory: Double) {
+        history[v].observe(t: t, cpu: cpu, memoryGiB: memory)
     }
+
+    func memory(_ v: Int) -> Double { history[v].memoryGiB }
 
     func forecast(_ v: Int) -> (cpu: Double, spread: Double) {
-        let h = history[v]
-        guard !h.isEmpty else { return (0, 0) }
-        let r = h.suffix(30)
-        let rmean = r.reduce(0, +) / Double(r.count)
-        let hr = h.suffix(60)
-        let m60 = hr.reduce(0, +) / Double(hr.count)
-        let sd = (hr.reduce(0) { $0 + ($1 - m60) * ($1 - m60) } / Double(hr.count)).squareRoot()
-        var point = max(rmean, h[h.count - 1])
-        let n = h.count
-        if n > 1440 {
-            // yesterday: minutes [n-1440, n-1440+H) ahead, and the 30 minutes before as the level then
-            let a = n - 1440, b = min(n, a + horizonMin)
-            let ahead = h[a..<b].max() ?? 0
-            let lo = max(0, a - 30)
-            let before = h[lo..<a]
-            let level = before.isEmpty ? ahead : before.reduce(0, +) / Double(before.count)
-            point = max(point, ahead - level + rmean)
-        }
-        return (point, max(sd, spreadFloor * point, 0.01))
+        history[v].forecast(horizonMinutes: horizonMin) ?? (0, 0)
     }
 }
 
@@ -157,7 +135,7 @@ public enum ClusterRun {
         var end = trace.end
         if let h = o.hours { end = min(end, start + Int64(h * 3_600_000)) }
         let cfg = o.placement
-        var fc = VMForecaster(vms: trace.vms.count, horizonMin: Int(cfg.horizon.millis / 60_000))
+        var fc = VMForecaster(vms: trace.vms.count, config: cfg)
         let interval = kind == .static ? Int64(1) << 60 : cfg.interval.millis
         var nextDecision = start
         var auditCount = 0
@@ -179,7 +157,7 @@ public enum ClusterRun {
         while t <= end {
             cluster.advance(to: t)
             for v in cluster.vms.indices where cluster.vms[v].active {
-                fc.observe(v, cpu: cluster.vms[v].cpu, memory: cluster.vms[v].memory)
+                fc.observe(v, t: t, cpu: cluster.vms[v].cpu, memory: cluster.vms[v].memory)
             }
             haRestart(cluster, avoidRisk: kind == .vigil ? cfg.failureProbability : 2)
             placeNew(kind, cluster, st.assignment, fc, cfg)
@@ -189,14 +167,20 @@ public enum ClusterRun {
             }
             // Vigil plans every interval, and every step while a host is at risk (evacuation does not wait)
             let atRisk = kind == .vigil && cluster.hosts.contains { $0.failureProbability >= cfg.failureProbability && $0.power == .on }
-            if t >= nextDecision || atRisk {
+            // and every step while a powered host's demand now is over its ceiling (balance and growth only)
+            let hot = kind == .vigil && !atRisk && t < nextDecision && cluster.hosts.indices.contains {
+                cluster.hosts[$0].power == .on && cluster.cpuDemand($0) > cfg.ceiling * cluster.hosts[$0].cores
+            }
+            if t >= nextDecision || atRisk || hot {
                 if t >= nextDecision { nextDecision = t + interval }
                 switch kind {
                 case .static: break
                 case .threshold: thresholdStep(cluster, o)
                 case .vigil:
                     let (hosts, vms, ids) = plannerInput(cluster, fc)
-                    let plan = Placement.plan(hosts: hosts, vms: vms, config: cfg, nowMillis: t)
+                    var roundCfg = cfg
+                    if hot { roundCfg.consolidate = false }
+                    let plan = Placement.plan(hosts: hosts, vms: vms, config: roundCfg, nowMillis: t)
                     var holds = Set<String>()
                     for r in plan.blocked {
                         let key = "\(r.kind.rawValue)/\(r.instance ?? "")/\(r.gate ?? "")"
@@ -251,7 +235,7 @@ public enum ClusterRun {
         for (i, v) in c.vms.enumerated() where v.active && v.host != nil && v.lostFrom == nil {
             let f = fc.forecast(i)
             vms.append(PlacementVM(id: v.id, host: v.host, migratingTo: v.migratingTo, cpu: f.cpu, cpuSpread: f.spread,
-                                   memoryGiB: max(v.memory, fc.memHistory[i]), antiAffinity: v.antiAffinity, lastMovedMillis: v.lastMoved))
+                                   memoryGiB: max(v.memory, fc.memory(i)), antiAffinity: v.antiAffinity, lastMovedMillis: v.lastMoved))
             ids.append(i)
         }
         return (hosts, vms, ids)

@@ -128,6 +128,7 @@ struct EnginePlacementTests {
         var cfg = placementConfig()
         cfg.consolidate = true
         cfg.spareHosts = 1
+        cfg.consolidateMargin = 0.25  // the default 0.5 keeps host002 (7 cores on 2 hosts leave 6.6 free beyond the spare, < 6.8)
         cfg.minStay = .seconds(600)
         let vms = [("a0", 0, 1.0, 4.0), ("a1", 0, 1.0, 4.0), ("a2", 0, 1.0, 4.0), ("b0", 1, 1.0, 4.0), ("b1", 1, 1.0, 4.0),
                    ("b2", 1, 1.0, 4.0), ("c0", 2, 1.0, 4.0)]
@@ -264,6 +265,83 @@ struct EnginePlacementTests {
         hist.observe(t: 300_000, cpu: 1, memoryGiB: 3)  // a gap of 3 minutes holds the last value
         #expect(hist.minutes == [2, 5, 5, 5, 5])
         #expect(hist.memoryGiB == 3)
+    }
+
+    /// Between planning intervals, a powered host whose demand now exceeds its ceiling is balanced at once (not at
+    /// the next interval), and such an extra round does not consolidate.
+    @Test func hostOverItsCeilingIsBalancedBeforeTheNextInterval() async {
+        let vms = (0..<4).map { ("v\($0)", 0, 2.0, 4.0) } + [("w0", 1, 1.0, 4.0)]
+        var cfg = placementConfig()
+        cfg.interval = .seconds(3600)
+        cfg.horizon = .seconds(3600)
+        cfg.peakWindow = .seconds(0)
+        cfg.consolidate = true
+        cfg.minStay = .seconds(0)
+        let h = await PlacementHarness(hosts: 3, vms: vms, placement: cfg)
+        await h.run(from: 0, to: 1_200_000) { t in
+            if t == 600_000 { for i in 0..<4 { await h.sim.setDemand(instance: "v\(i)", 4.5) } }  // host000: 18 > 0.85 × 16
+        }
+        let moves = h.records(.migrate, .executed).filter { !$0.reason.contains("drain") }  // balance, not consolidation
+        #expect(!moves.isEmpty && moves.allSatisfy { $0.t >= 600_000 && $0.t < 700_000 }, "\(moves.map(\.t))")
+        #expect(h.records(.migrate, .executed).filter { $0.reason.contains("drain") }.allSatisfy { $0.t == 0 })
+        #expect(h.records(.powerOff).allSatisfy { $0.t == 0 }, "\(h.records(.powerOff).map(\.t))")
+    }
+
+    /// The forecast keeps room for a VM's recent peak (`peak_window`) and for its peak at the same time of day on
+    /// earlier days (`seasonal_days`, over the horizon widened by `seasonal_window`): a batch job that ran two days
+    /// ago at 10:00 is expected at 09:40 today; the forecast at a minute depends only on what came before it.
+    @Test func demandForecastKeepsRecentAndSeasonalPeaks() {
+        func job(_ m: Int) -> Double { m < 1440 && m % 1440 >= 600 && m % 1440 < 630 ? 8 : 1 }  // day 0, 10:00–10:30
+        let now = 2 * 1440 + 9 * 60 + 40  // day 2, 09:40
+        func history(days: Int, peak: Int = 0, future: Double? = nil) -> (InstanceDemandHistory, [Double]) {
+            var h = InstanceDemandHistory(horizonMinutes: 30, recentPeakMinutes: peak, seasonalDays: days, seasonalWindowMinutes: 10)
+            var out: [Double] = []
+            for m in 0..<(now + 120) {
+                h.observe(t: Int64(m) * 60_000, cpu: m > now ? (future ?? job(m)) : job(m), memoryGiB: 1)
+                out.append(h.forecast(horizonMinutes: 30)!.cpu)
+            }
+            return (h, out)
+        }
+        let (_, two) = history(days: 2), (_, one) = history(days: 1), (_, off) = history(days: 0)
+        #expect(two[now - 1] == 8)   // day 0's job, 2 days back, within the horizon + window
+        #expect(one[now - 1] == 1 && off[now - 1] == 1)  // yesterday had no job
+        #expect(two[now - 1440 - 1] == 8 && one[now - 1440 - 1] == 8)  // day 1 09:40: yesterday's job ahead
+        #expect(two[now - 60] == 1)  // day 2 08:40: the job is 80 minutes ahead, outside 30 + 10
+        // the recent peak: 8 cores 41 minutes ago are kept for a 60-minute window, not for a 10-minute one
+        let (_, p60) = history(days: 0, peak: 60), (_, p10) = history(days: 0, peak: 10)
+        #expect(p60[670] == 8 && p10[670] == 1 && p60[700] == 1)
+        // causal: a different future changes nothing before it, and does change what comes after
+        let (_, changed) = history(days: 2, peak: 60, future: 30), (_, same) = history(days: 2, peak: 60)
+        #expect(Array(changed.prefix(now + 1)) == Array(same.prefix(now + 1)))
+        #expect(changed[now + 1] != same[now + 1])
+    }
+
+    /// `trend_lead`: a rise over the last 5 minutes is extrapolated ahead; a fall is not.
+    @Test func demandForecastExtrapolatesARise() {
+        var up = InstanceDemandHistory(horizonMinutes: 30, trendMinutes: 10), flat = InstanceDemandHistory(horizonMinutes: 30)
+        var down = InstanceDemandHistory(horizonMinutes: 30, trendMinutes: 10)
+        for m in 0..<20 {
+            up.observe(t: Int64(m) * 60_000, cpu: Double(m), memoryGiB: 1)
+            flat.observe(t: Int64(m) * 60_000, cpu: Double(m), memoryGiB: 1)
+            down.observe(t: Int64(m) * 60_000, cpu: Double(20 - m), memoryGiB: 1)
+        }
+        #expect(up.forecast(horizonMinutes: 30)!.cpu == 29)  // 19 + 1 core/min × 10
+        #expect(flat.forecast(horizonMinutes: 30)!.cpu == 19)
+        #expect(down.forecast(horizonMinutes: 30)!.cpu == 10.5)  // the last 20 minutes' mean (no extrapolated fall)
+    }
+
+    /// A reload that changes the forecast's windows keeps the history it has (replayed into the new layout).
+    @Test func demandHistorySurvivesAReconfiguration() {
+        var cfg = PlacementConfig()
+        cfg.seasonalDays = 0
+        var h = InstanceDemandHistory(config: cfg)
+        for m in 0..<200 { h.observe(t: Int64(m) * 60_000, cpu: m == 150 ? 6 : 1, memoryGiB: 2) }
+        cfg.seasonalDays = 2
+        cfg.peakWindow = PolicyDuration(millis: 3_600_000)
+        let r = InstanceDemandHistory(config: cfg, from: h)
+        #expect(r.minutes == h.minutes && r.memoryGiB == 2)
+        #expect(r.forecast(horizonMinutes: 30)!.cpu == 6)  // the peak 49 minutes ago, within the new 1-hour window
+        #expect(!r.coarse.isEmpty && r.coarse.max() == 6)
     }
 
     /// A driver without `migrate`: the first placement move fails (`unsupported`, audited), the circuit breaker

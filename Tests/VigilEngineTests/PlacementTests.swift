@@ -211,7 +211,10 @@ struct PlacementPlannerTests {
     @Test func configDecodesValidatesAndDefaults() throws {
         let d = try JSONDecoder().decode(PlacementConfig.self, from: Data(#"{"ceiling":0.8,"spare_hosts":1,"horizon":"45m","max_migrations":4}"#.utf8))
         #expect(d.ceiling == 0.8 && d.spareHosts == 1 && d.horizon.millis == 2_700_000 && d.maxMigrations == 4 && d.quantile == 0.95)
-        for bad in [#"{"ceiling":1.5}"#, #"{"max_migrations":0}"#, #"{"horizon":"1m","interval":"5m"}"#, #"{"failure_probability":0}"#] {
+        let f = try JSONDecoder().decode(PlacementConfig.self, from: Data(#"{"peak_window":"2h","seasonal_days":3,"seasonal_window":"20m"}"#.utf8))
+        #expect(f.peakWindow.millis == 7_200_000 && f.seasonalDays == 3 && f.seasonalWindow.millis == 1_200_000)
+        for bad in [#"{"ceiling":1.5}"#, #"{"max_migrations":0}"#, #"{"horizon":"1m","interval":"5m"}"#, #"{"failure_probability":0}"#,
+                    #"{"seasonal_days":-1}"#, #"{"seasonal_days":1,"horizon":"20h","seasonal_window":"4h"}"#, #"{"peak_window":"8d"}"#] {
             #expect(throws: DecodingError.self) { try JSONDecoder().decode(PlacementConfig.self, from: Data(bad.utf8)) }
         }
     }

@@ -110,7 +110,9 @@ struct ClusterSimTests {
     /// Changing the demand from time `cut` on changes no decision before it (the planner's forecasts are causal);
     /// a sample influences the interpolated demand from one trace step before it, so decisions before cut − step
     /// are compared.
-    @Test func decisionsAreCausal() throws {
+    /// Also with the seasonal peak (a day back: the small trace spans two days) and the trend on.
+    @Test(arguments: [false, true])
+    func decisionsAreCausal(seasonal: Bool) throws {
         let path = repoRoot.appendingPathComponent("Datasets/cluster_bitbrains_small.csv").path
         let text = try String(contentsOfFile: path, encoding: .utf8)
         let base = try ClusterTrace.parse(text)
@@ -122,6 +124,10 @@ struct ClusterSimTests {
         var o = ClusterOptions()
         o.hostCores = 4
         o.hostMemoryGiB = 16
+        if seasonal {
+            o.placement.seasonalDays = 1
+            o.placement.trendLead = PolicyDuration(millis: 600_000)
+        }
         let a = JSONLinesAudit(), b = JSONLinesAudit()
         _ = ClusterRun.run(.vigil, trace: base, options: o, audit: a)
         _ = ClusterRun.run(.vigil, trace: changed, options: o, audit: b)
