@@ -41,6 +41,11 @@ public struct PlacementConfig: Sendable, Equatable, Codable {
     public var maxMigrations = 8
     /// Evacuate a host whose failure probability (within its model's horizon) reaches this.
     public var failureProbability = 0.5
+    /// When a VM of a host at risk fits on no healthy host under `ceiling` / `memory_ceiling` and no host is left to
+    /// power on, evacuation may fill a target up to this fraction of its cores (forecast) and memory: a VM running
+    /// hot is better than a VM lost with its host. Balancing relieves the target later. Set it to `ceiling` to
+    /// turn the fallback off.
+    public var evacuationCeiling = 1.0
     /// Mass-failure brake: when more than this fraction of powered-on hosts (and more than one) are at risk at once,
     /// evacuate none and audit the brake (the signal is more likely broken than the hosts).
     public var brakeFraction = 0.25
@@ -63,7 +68,7 @@ public struct PlacementConfig: Sendable, Equatable, Codable {
         case mode, ceiling, memoryCeiling = "memory_ceiling", horizon, quantile, spareHosts = "spare_hosts", spareFraction = "spare_fraction"
         case consolidateMargin = "consolidate_margin"
         case maxMigrationsPerHost = "max_migrations_per_host", maxMigrations = "max_migrations"
-        case failureProbability = "failure_probability", brakeFraction = "brake_fraction", minStay = "min_stay"
+        case failureProbability = "failure_probability", evacuationCeiling = "evacuation_ceiling", brakeFraction = "brake_fraction", minStay = "min_stay"
         case consolidate, migrationBandwidthGiBps = "migration_bandwidth_gib_per_s", dirtyPageFactor = "dirty_page_factor"
         case interval
     }
@@ -116,6 +121,7 @@ public struct PlacementConfig: Sendable, Equatable, Codable {
         maxMigrationsPerHost = try count(.maxMigrationsPerHost, d.maxMigrationsPerHost, min: 1)
         maxMigrations = try count(.maxMigrations, d.maxMigrations, min: 1)
         failureProbability = try frac(.failureProbability, d.failureProbability, 0, 1)
+        evacuationCeiling = try frac(.evacuationCeiling, d.evacuationCeiling, 0, 1)
         brakeFraction = try frac(.brakeFraction, d.brakeFraction, 0, 1)
         minStay = try c.decodeIfPresent(PolicyDuration.self, forKey: .minStay) ?? d.minStay
         consolidate = try c.decodeIfPresent(Bool.self, forKey: .consolidate) ?? d.consolidate
@@ -346,12 +352,16 @@ private struct Planner {
         mean[h] - vms[v].cpu + z * max(0, variance[h] - vms[v].cpuSpread * vms[v].cpuSpread).squareRoot()
     }
 
-    func fits(_ v: Int, _ h: Int) -> Bool {
+    /// `v` may move to `h`: a healthy target, (anti-)affinity kept, its memory and CPU forecast under the ceilings
+    /// (under `evacuation_ceiling` of the host's capacity for an evacuation's last resort).
+    func fits(_ v: Int, _ h: Int, lastResort: Bool = false) -> Bool {
         let vm = vms[v]
         guard target(h), h != vm.host else { return false }
         if let a = vm.allowedHosts, !a.contains(h) { return false }
         if let k = vm.antiAffinity, anti[h][k, default: 0] > 0 { return false }
-        return mem[h] + vm.memoryGiB <= memCap(h) + 1e-9 && forecastWith(h, v) <= cap(h) + 1e-9
+        let memLimit = lastResort ? max(memCap(h), cfg.evacuationCeiling * hosts[h].memoryGiB) : memCap(h)
+        let cpuLimit = lastResort ? max(cap(h), cfg.evacuationCeiling * hosts[h].cores) : cap(h)
+        return mem[h] + vm.memoryGiB <= memLimit + 1e-9 && forecastWith(h, v) <= cpuLimit + 1e-9
     }
 
     func capsAllow(_ from: Int, _ to: Int) -> Bool {
@@ -359,9 +369,9 @@ private struct Planner {
     }
 
     /// The host to move `v` to: the tightest fit (packs, for consolidation and evacuation) or the loosest (balance).
-    func bestTarget(_ v: Int, tightest: Bool, exclude: Int? = nil) -> Int? {
+    func bestTarget(_ v: Int, tightest: Bool, exclude: Int? = nil, lastResort: Bool = false) -> Int? {
         var best: Int?, bestScore = 0.0
-        for h in 0..<hosts.count where h != exclude && fits(v, h) {
+        for h in 0..<hosts.count where h != exclude && fits(v, h, lastResort: lastResort) {
             let headroom = (cap(h) - forecastWith(h, v)) / hosts[h].cores
             let score = tightest ? -headroom : headroom
             if best == nil || score > bestScore { best = h; bestScore = score }
@@ -427,6 +437,12 @@ private struct Planner {
     }
 
     /// Powers on the first off, healthy host (lowest index). Returns false when none is left.
+    /// A host could be brought into service: a draining host still on, or a healthy host that is off.
+    var canPowerOn: Bool {
+        (0..<hosts.count).contains { (draining[$0] && power[$0] == .on && healthy($0))
+            || (power[$0] == .off && hosts[$0].state == .up && hosts[$0].failureProbability < cfg.failureProbability) }
+    }
+
     mutating func powerOnOne(reason: PlacementReason, why: String, numbers: [String: Double]) -> Bool {
         // cheaper first: stop draining a host that is still on
         if let h = (0..<hosts.count).first(where: { draining[$0] && power[$0] == .on && healthy($0) }) {
@@ -482,12 +498,26 @@ private struct Planner {
             let p = hosts[h].failureProbability
             let list = members[h].filter { vms[$0].migratingTo == nil && vms[$0].host == h }
                 .sorted { vms[$0].memoryGiB < vms[$1].memoryGiB || (vms[$0].memoryGiB == vms[$1].memoryGiB && $0 < $1) }
-            var unplaced = 0, capped = 0
+            var capped = 0
+            var unplacedVMs: [Int] = []
             for v in list {
-                guard let t = bestTarget(v, tightest: true) else { unplaced += 1; continue }
+                guard let t = bestTarget(v, tightest: true) else { unplacedVMs.append(v); continue }
                 guard capsAllow(h, t) else { capped += 1; continue }
                 apply(v, to: t, reason: .evacuate, why: "host \(hosts[h].id) failure probability \(fmt(p)) ≥ \(fmt(cfg.failureProbability))",
                       numbers: ["failure_probability": p])
+            }
+            var unplaced = unplacedVMs.count
+            // Last resort, when no host is left to power on: the loosest target up to evacuation_ceiling.
+            let capacityComing = (0..<hosts.count).contains { power[$0] == .booting && healthy($0) }
+            if unplaced > 0 && cfg.evacuationCeiling > cfg.ceiling && !canPowerOn && !capacityComing {
+                for v in unplacedVMs {
+                    guard let t = bestTarget(v, tightest: false, lastResort: true) else { continue }
+                    unplaced -= 1
+                    guard capsAllow(h, t) else { capped += 1; continue }
+                    apply(v, to: t, reason: .evacuate,
+                          why: "host \(hosts[h].id) failure probability \(fmt(p)) ≥ \(fmt(cfg.failureProbability)); no healthy host has room under the ceiling and none is left to power on, so up to evacuation_ceiling \(fmt(cfg.evacuationCeiling))",
+                          numbers: ["failure_probability": p, "evacuation_ceiling": cfg.evacuationCeiling])
+                }
             }
             if capped > 0 {
                 block(.evacuate, hosts[h].id, gate: "migration_cap", "\(capped) VMs of \(hosts[h].id) wait for a migration slot",

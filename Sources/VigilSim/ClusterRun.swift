@@ -151,6 +151,35 @@ public enum ClusterRun {
             for h in 0..<n { cluster.setDraining(h, false) }
         }
         if kind == .vigil { for h in 0..<n { cluster.clearPowerChange(h) } }
+        /// One round of Vigil's planner at `t` on the cluster's state now; its decisions are audited and executed.
+        func vigilRound(at t: Int64, consolidate: Bool) {
+            let (hosts, vms, ids) = plannerInput(cluster, fc)
+            var roundCfg = cfg
+            if !consolidate { roundCfg.consolidate = false }
+            let plan = Placement.plan(hosts: hosts, vms: vms, config: roundCfg, nowMillis: t)
+            var holds = Set<String>()
+            for r in plan.blocked {
+                let key = "\(r.kind.rawValue)/\(r.instance ?? "")/\(r.gate ?? "")"
+                holds.insert(key)
+                if !lastHolds.contains(key) { record(r) }
+            }
+            lastHolds = holds
+            for h in plan.drain { cluster.setDraining(h, true) }
+            for h in plan.undrain { cluster.setDraining(h, false) }
+            for m in plan.moves {
+                var r = m.record
+                if !cluster.migrate(ids[m.vm], to: m.to) { r.result = .failed; r.error = "the cluster refused the move" }
+                record(r)
+            }
+            for p in plan.power {
+                var r = p.record
+                if !cluster.power(p.host, on: p.on) { r.result = .failed; r.error = "the cluster refused the power change" }
+                record(r)
+            }
+        }
+        func hostAtRisk() -> Bool {
+            cluster.hosts.contains { $0.failureProbability >= cfg.failureProbability && $0.power == .on }
+        }
         let total = Double(max(1, end - start))
         var t = start
         var lastProgress = 0.0
@@ -166,7 +195,7 @@ public enum ClusterRun {
                 for h in cluster.hosts.indices where cluster.hosts[h].power == .off && cluster.hosts[h].state == .up { cluster.power(h, on: true) }
             }
             // Vigil plans every interval, and every step while a host is at risk (evacuation does not wait)
-            let atRisk = kind == .vigil && cluster.hosts.contains { $0.failureProbability >= cfg.failureProbability && $0.power == .on }
+            let atRisk = kind == .vigil && hostAtRisk()
             // and every step while a powered host's demand now is over its ceiling (balance and growth only)
             let hot = kind == .vigil && !atRisk && t < nextDecision && cluster.hosts.indices.contains {
                 cluster.hosts[$0].power == .on && cluster.cpuDemand($0) > cfg.ceiling * cluster.hosts[$0].cores
@@ -176,33 +205,20 @@ public enum ClusterRun {
                 switch kind {
                 case .static: break
                 case .threshold: thresholdStep(cluster, o)
-                case .vigil:
-                    let (hosts, vms, ids) = plannerInput(cluster, fc)
-                    var roundCfg = cfg
-                    if hot { roundCfg.consolidate = false }
-                    let plan = Placement.plan(hosts: hosts, vms: vms, config: roundCfg, nowMillis: t)
-                    var holds = Set<String>()
-                    for r in plan.blocked {
-                        let key = "\(r.kind.rawValue)/\(r.instance ?? "")/\(r.gate ?? "")"
-                        holds.insert(key)
-                        if !lastHolds.contains(key) { record(r) }
-                    }
-                    lastHolds = holds
-                    for h in plan.drain { cluster.setDraining(h, true) }
-                    for h in plan.undrain { cluster.setDraining(h, false) }
-                    for m in plan.moves {
-                        var r = m.record
-                        if !cluster.migrate(ids[m.vm], to: m.to) { r.result = .failed; r.error = "the cluster refused the move" }
-                        record(r)
-                    }
-                    for p in plan.power {
-                        var r = p.record
-                        if !cluster.power(p.host, on: p.on) { r.result = .failed; r.error = "the cluster refused the power change" }
-                        record(r)
-                    }
+                case .vigil: vigilRound(at: t, consolidate: !hot)
                 }
             }
             cluster.account()
+            // While a host is at risk the planner also runs within the step (the daemon's tick), so an evacuation
+            // reuses a migration slot as soon as a migration ends instead of at the next step.
+            if kind == .vigil, o.riskStepMs > 0, o.riskStepMs < o.stepMs, atRisk {
+                var s = t + o.riskStepMs
+                while s < t + o.stepMs, hostAtRisk() {
+                    cluster.advanceMigrations(to: s)
+                    vigilRound(at: s, consolidate: false)
+                    s += o.riskStepMs
+                }
+            }
             if let progress, Double(t - start) / total - lastProgress >= 0.01 {
                 lastProgress = Double(t - start) / total
                 progress(lastProgress)

@@ -109,6 +109,11 @@ public struct ClusterOptions: Sendable {
     public var repairMs: Int64 = 4 * 3_600_000
     /// CPU overhead a live migration puts on source and target, as a fraction of the VM's demand.
     public var migrationOverhead = 0.1
+    /// While a host is at risk, Vigil's planner runs this often within a step (the engine's default tick, 15 s), and
+    /// a migration that finishes within the step frees its slot for the next one, as in the daemon. Without it a 3 s
+    /// migration held its slot for a whole 1-minute step, and a host packed with 90 small VMs could not be emptied
+    /// in an hour at 2 migrations at a time. 0 = plan once per step.
+    public var riskStepMs: Int64 = 15_000
     public var powerModel = PowerModel.specpowerML110G5
     /// Injected host failures, each preceded by `failureLeadMs` of degradation (rising error counts, exposed as a
     /// failure probability); 0 = none.
@@ -199,6 +204,11 @@ public final class VMCluster {
     /// Every 10 steps: (ms, powered hosts, CPU demand in cores, powered cores), for plots.
     public private(set) var timeline: [(t: Int64, hostsOn: Int, demand: Double, cores: Double)] = []
     private var lastLeft: [Int64?]
+    /// Migrations that completed between two `account()` calls without being seen in flight by one (sub-step
+    /// migrations while a host is at risk): (VM, source host). Accounted as in flight for one step, so a migration
+    /// always costs at least one degraded VM-step and its CPU overhead, as before sub-steps.
+    private var unaccountedMigrations: [(vm: Int, from: Int)] = []
+    private var accountedInFlight = Set<Int>()
 
     public init(trace: ClusterTrace, hosts n: Int, options: ClusterOptions) {
         self.trace = trace
@@ -290,7 +300,8 @@ public final class VMCluster {
         }
         let secs = options.placement.migrationSeconds(memoryGiB: vms[v].memory)
         vms[v].migratingTo = h
-        vms[v].migrationDoneAt = now + max(options.stepMs, Int64(secs * 1000))
+        // Within the step when sub-steps are on (a slot frees when the migration ends); otherwise at least a step.
+        vms[v].migrationDoneAt = now + (options.riskStepMs > 0 ? max(1_000, Int64(secs * 1000)) : max(options.stepMs, Int64(secs * 1000)))
         migrations += 1
         log("migrate \(vms[v].id) \(hosts[f].id) \(hosts[h].id)")
         return true
@@ -391,16 +402,7 @@ public final class VMCluster {
             default: break
             }
         }
-        // migrations
-        for v in vms.indices {
-            guard let to = vms[v].migratingTo, t >= vms[v].migrationDoneAt else { continue }
-            let from = vms[v].host!
-            vms[v].host = to
-            vms[v].migratingTo = nil
-            vms[v].lastMoved = t
-            lastLeft[from] = t
-            log("migrated \(vms[v].id) \(hosts[to].id)")
-        }
+        completeMigrations(at: t)
         // demand, arrivals and departures
         for v in vms.indices {
             if let d = demand(v, at: t) {
@@ -414,6 +416,28 @@ public final class VMCluster {
                 vms[v].migratingTo = nil
                 vms[v].lostFrom = nil
             }
+        }
+    }
+
+    /// Moves the clock to `t` within a step (no demand, power or failure changes) and completes the migrations done
+    /// by then: the planner's sub-steps while a host is at risk. A migration off a host that fails (not a false
+    /// alarm) before the migration ends is not completed here; the failure, applied at the next step, loses it.
+    public func advanceMigrations(to t: Int64) {
+        precondition(t >= now, "time runs forward")
+        now = t
+        completeMigrations(at: t)
+    }
+
+    private func completeMigrations(at t: Int64) {
+        for v in vms.indices {
+            guard let to = vms[v].migratingTo, t >= vms[v].migrationDoneAt, let from = vms[v].host else { continue }
+            if let f = hosts[from].failAt, !hosts[from].recovers, f <= vms[v].migrationDoneAt { continue }
+            vms[v].host = to
+            vms[v].migratingTo = nil
+            vms[v].lastMoved = t
+            lastLeft[from] = t
+            if !accountedInFlight.contains(v) { unaccountedMigrations.append((v, from)) }
+            log("migrated \(vms[v].id) \(hosts[to].id)")
         }
     }
 
@@ -460,6 +484,17 @@ public final class VMCluster {
                 memOn[t] += v.memory
             }
         }
+        // sub-step migrations that began and ended since the last account: charged as in flight for this step
+        var chargedMigrating = Set<Int>()
+        for (v, from) in unaccountedMigrations where vms[v].active && vms[v].lostFrom == nil {
+            guard let h = vms[v].host else { continue }
+            demandOn[from] += vms[v].cpu * options.migrationOverhead
+            demandOn[h] += vms[v].cpu * options.migrationOverhead
+            memOn[from] += vms[v].memory
+            chargedMigrating.insert(v)
+        }
+        unaccountedMigrations.removeAll(keepingCapacity: true)
+        accountedInFlight = Set(vms.indices.filter { vms[$0].active && vms[$0].migratingTo != nil })
         var on = 0, cores = 0.0
         for h in hosts.indices {
             let host = hosts[h]
@@ -474,9 +509,9 @@ public final class VMCluster {
             if demandOn[h] > host.cores + 1e-9 || memOn[h] > host.memoryGiB + 1e-9 { overloadHostMinutes += dtMin }
         }
         if (steps - 1) % 10 == 0 { timeline.append((now, on, demandOn.reduce(0, +), cores)) }
-        for v in vms where v.active && v.lostFrom == nil {
+        for (i, v) in vms.enumerated() where v.active && v.lostFrom == nil {
             guard let h = v.host else { continue }
-            if v.migratingTo != nil || demandOn[h] > hosts[h].cores + 1e-9 || memOn[h] > hosts[h].memoryGiB + 1e-9 { degradedVMMinutes += dtMin }
+            if v.migratingTo != nil || chargedMigrating.contains(i) || demandOn[h] > hosts[h].cores + 1e-9 || memOn[h] > hosts[h].memoryGiB + 1e-9 { degradedVMMinutes += dtMin }
         }
     }
 }

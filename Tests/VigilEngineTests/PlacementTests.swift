@@ -96,8 +96,12 @@ struct PlacementPlannerTests {
         }
         for h in Set(plan.moves.map(\.to)) {
             let f = hostForecast(after, h, z: z)
-            #expect(f.cpu <= cfg.ceiling * hosts[h].cores + 1e-6, "\(hosts[h].id) over its CPU ceiling after the plan")
-            #expect(f.mem <= cfg.memoryCeiling * hosts[h].memoryGiB + 1e-6, "\(hosts[h].id) over its memory ceiling")
+            // an evacuation's last resort (nothing fits under the ceiling, no host to power on) may go to evacuation_ceiling
+            let lastResort = plan.moves.contains { $0.to == h && $0.record.numbers["evacuation_ceiling"] != nil }
+            let cpuLimit = lastResort ? max(cfg.ceiling, cfg.evacuationCeiling) : cfg.ceiling
+            let memLimit = lastResort ? max(cfg.memoryCeiling, cfg.evacuationCeiling) : cfg.memoryCeiling
+            #expect(f.cpu <= cpuLimit * hosts[h].cores + 1e-6, "\(hosts[h].id) over its CPU ceiling after the plan")
+            #expect(f.mem <= memLimit * hosts[h].memoryGiB + 1e-6, "\(hosts[h].id) over its memory ceiling")
             var keys: [String: Int] = [:]
             for v in after where (v.migratingTo ?? v.host) == h { if let k = v.antiAffinity { keys[k, default: 0] += 1 } }
             #expect(keys.values.allSatisfy { $0 <= 1 }, "anti-affinity broken on \(hosts[h].id): \(keys)")
@@ -154,6 +158,33 @@ struct PlacementPlannerTests {
         #expect(plan.moves[0].record.numbers["failure_probability"] == 0.8)
         let calm = Placement.plan(hosts: twoHosts(p: 0.3).0, vms: vms, config: cfg, nowMillis: 0)
         #expect(calm.moves.isEmpty)
+    }
+
+    /// Nothing fits under the ceiling and no host is off: evacuation's last resort fills a target up to
+    /// evacuation_ceiling (audited as such); with evacuation_ceiling = ceiling the VMs wait (gate "capacity").
+    /// While a host could still be powered on, that comes first.
+    @Test func evacuationLastResortGoesUpToTheEvacuationCeiling() {
+        var cfg = PlacementConfig()
+        cfg.consolidate = false
+        cfg.maxMigrationsPerHost = 8
+        cfg.maxMigrations = 8
+        var hosts = [PlacementHost(id: "a", cores: 32, memoryGiB: 128, failureProbability: 0.9),
+                     PlacementHost(id: "b", cores: 32, memoryGiB: 128)]
+        // b is at 26 of its 28.8-core ceiling (0.9 × 32); a's two 2.9-core VMs fit only under 100 % (31.8 cores)
+        let vms = [PlacementVM(id: "x", host: 0, cpu: 2.9, cpuSpread: 0, memoryGiB: 4),
+                   PlacementVM(id: "y", host: 0, cpu: 2.9, cpuSpread: 0, memoryGiB: 4),
+                   PlacementVM(id: "big", host: 1, cpu: 26, cpuSpread: 0, memoryGiB: 16)]
+        let plan = Placement.plan(hosts: hosts, vms: vms, config: cfg, nowMillis: 0)
+        #expect(plan.moves.map(\.vm).sorted() == [0, 1] && plan.moves.allSatisfy { $0.to == 1 && $0.reason == .evacuate })
+        #expect(plan.moves.allSatisfy { $0.record.numbers["evacuation_ceiling"] == 1 && $0.record.reason.contains("evacuation_ceiling") })
+        var strict = cfg
+        strict.evacuationCeiling = strict.ceiling
+        let held = Placement.plan(hosts: hosts, vms: vms, config: strict, nowMillis: 0)
+        #expect(held.moves.isEmpty && held.blocked.contains { $0.gate == "capacity" && $0.instance == "a" })
+        // a host that can be powered on: power it on, no move over the ceiling
+        hosts.append(PlacementHost(id: "c", cores: 32, memoryGiB: 128, power: .off))
+        let boot = Placement.plan(hosts: hosts, vms: vms, config: cfg, nowMillis: 0)
+        #expect(boot.moves.isEmpty && boot.power.contains { $0.host == 2 && $0.on })
     }
 
     @Test func massFailureBrakeHoldsEvacuations() {
@@ -214,7 +245,7 @@ struct PlacementPlannerTests {
         let f = try JSONDecoder().decode(PlacementConfig.self, from: Data(#"{"peak_window":"2h","seasonal_days":3,"seasonal_window":"20m"}"#.utf8))
         #expect(f.peakWindow.millis == 7_200_000 && f.seasonalDays == 3 && f.seasonalWindow.millis == 1_200_000)
         for bad in [#"{"ceiling":1.5}"#, #"{"max_migrations":0}"#, #"{"horizon":"1m","interval":"5m"}"#, #"{"failure_probability":0}"#,
-                    #"{"seasonal_days":-1}"#, #"{"seasonal_days":1,"horizon":"20h","seasonal_window":"4h"}"#, #"{"peak_window":"8d"}"#] {
+                    #"{"evacuation_ceiling":1.2}"#, #"{"seasonal_days":-1}"#, #"{"seasonal_days":1,"horizon":"20h","seasonal_window":"4h"}"#, #"{"peak_window":"8d"}"#] {
             #expect(throws: DecodingError.self) { try JSONDecoder().decode(PlacementConfig.self, from: Data(bad.utf8)) }
         }
     }

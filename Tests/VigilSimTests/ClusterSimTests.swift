@@ -154,6 +154,28 @@ struct ClusterSimTests {
         #expect((v.evacuationLeadMinutes ?? 0) > 0)
     }
 
+    /// A host packed with 80 small VMs, degraded 30 minutes before it fails: at 2 migrations per host at a time,
+    /// a migration that holds its slot for a whole 1-minute step empties it too slowly; with the planner's 15 s
+    /// sub-steps while the host is at risk (the daemon's tick) every VM leaves in time. Each migration is still
+    /// charged at least one degraded VM-minute.
+    @Test func aPackedHostIsEmptiedBeforeItFails() throws {
+        var csv = ""
+        for v in 0..<80 { for k in 0...72 { csv += "vm\(v),\(k * 600),0.05,1\n" } }  // 12 h at 10-minute steps
+        let trace = try ClusterTrace.parse(csv)
+        var o = ClusterOptions()
+        o.hosts = 2
+        o.failures = 1
+        o.failureLeadMs = 30 * 60_000
+        o.seed = 4
+        let (sub, _) = ClusterRun.run(.vigil, trace: trace, options: o)
+        o.riskStepMs = 0
+        let (whole, _) = ClusterRun.run(.vigil, trace: trace, options: o)
+        #expect(sub.failures == 1 && whole.failures == 1)
+        #expect(whole.instancesLost > 0, "without sub-steps the packed host should not empty in time: \(whole)")
+        #expect(sub.instancesLost == 0 && sub.failuresEvacuatedFraction == 1, "\(sub)")
+        for r in [sub, whole] { #expect(r.degradedVMMinutes >= Double(r.migrations), "\(r)") }
+    }
+
     /// `vigil sim --cluster --json`: the fields come from the run (equal to the in-process run of the same inputs).
     @Test(.enabled(if: vigilExecutable() != nil, "needs the built vigil binary (swift build)"))
     func endToEndJSONComesFromTheRun() async throws {
