@@ -10,6 +10,9 @@ public struct AutoTuneOptions: Sendable, Equatable {
     public var quantiles: [Double] = [0.8, 0.9, 0.95, 0.98]
     /// Peak utilisations tried, as offsets from the configured one (0 = the configured value).
     public var peakOffsets: [Double] = [0, -0.05, -0.10]
+    /// Scale-in stabilisation windows tried, as fractions of the configured one (1 = the configured window; a
+    /// shorter window gives instances back sooner, the forecast's need still floors every scale-in).
+    public var stabilizationFractions: [Double] = [1, 0.4, 0.2]
     /// The reactive baseline replayed alongside: Kubernetes HPA's algorithm at this target utilisation.
     public var hpaTarget = 0.7
     /// The violation budget when HPA's replay has violation minutes: this fraction of them (issue 10's goal: half).
@@ -24,6 +27,7 @@ public struct AutoTuneOptions: Sendable, Equatable {
 public struct TuneDecision: Sendable, Equatable {
     public var quantile: Double
     public var peakUtilization: Double
+    public var stabilizationMs: Int64
     public var instanceHours: Double
     public var violationMinutes: Int
     public var hpaInstanceHours: Double
@@ -54,9 +58,12 @@ final class AutoTuner {
     let quantiles: [Double]
     let peaks: [Double]
     let configuredPeak: Double
+    /// The grid's stabilisation windows (ms), the configured one first.
+    let windows: [Int64]
     /// The setting in use.
     private(set) var quantile: Double
     private(set) var peakUtilization: Double
+    private(set) var stabilizationMs: Int64
 
     private var times: [Int64] = []
     private var loads: [Float] = []
@@ -69,7 +76,7 @@ final class AutoTuner {
     private var lastForecastCount = -1
     private var lastTuneDay: Int64?
     /// The last tuning's replays: every setting tried, and HPA's.
-    private(set) var lastCandidates: [(quantile: Double, peak: Double, instanceHours: Double, violations: Int)] = []
+    private(set) var lastCandidates: [(quantile: Double, peak: Double, window: Int64, instanceHours: Double, violations: Int)] = []
     private(set) var lastHPA: (instanceHours: Double, violations: Int)?
     let keepMs: Int64
 
@@ -89,6 +96,13 @@ final class AutoTuner {
         configuredPeak = p.peakUtilization
         quantile = p.quantile
         peakUtilization = p.peakUtilization
+        var ws: [Int64] = [p.stabilization.millis]
+        for f in options.stabilizationFractions where f > 0 && f <= 1 {
+            let w = Int64((Double(p.stabilization.millis) * f / 1000).rounded()) * 1000
+            if !ws.contains(w) { ws.append(w) }
+        }
+        windows = ws
+        stabilizationMs = p.stabilization.millis
         keepMs = Int64(max(1, options.days)) * 86_400_000
     }
 
@@ -96,6 +110,7 @@ final class AutoTuner {
     func apply(_ p: inout GroupPolicy) {
         p.quantile = quantile
         p.peakUtilization = peakUtilization
+        p.stabilization = PolicyDuration(millis: stabilizationMs)
     }
 
     /// Records step `t`'s observed load and the forecaster's latest shadow uppers (call after the forecaster has
@@ -148,36 +163,42 @@ final class AutoTuner {
         let to = lowerBound(times, t)
         let from = lowerBound(times, t - keepMs)
         guard to - from >= 2 else { return nil }
-        let rp = ReplayParams(policy: p, threshold: configuredPeak)
+        var rp = ReplayParams(policy: p, threshold: configuredPeak)
+        rp.stabilizationMs = windows[0]
         let hpa = replay(from: from, to: to, params: rp, hpaTarget: options.hpaTarget, shadow: nil, peak: 1)
         let minutes = hpa.minutes
         let budget = hpa.violations > 0
             ? Int((Double(hpa.violations) * options.budgetFraction).rounded(.down))
             : Int((Double(minutes) * options.zeroBudgetFraction).rounded(.down))
-        var best: (k: Int, peak: Double, r: ReplayResult)?
-        var safest: (k: Int, peak: Double, r: ReplayResult)?
+        var best: (k: Int, peak: Double, window: Int64, r: ReplayResult)?
+        var safest: (k: Int, peak: Double, window: Int64, r: ReplayResult)?
         lastHPA = (hpa.instanceMs / 3_600_000, hpa.violations)
         lastCandidates = []
         for (k, q) in quantiles.enumerated() {
             for pk in peaks {
-                let r = replay(from: from, to: to, params: rp, hpaTarget: nil, shadow: k, peak: pk)
-                lastCandidates.append((q, pk, r.instanceMs / 3_600_000, r.violations))
-                if r.violations <= budget, best == nil || r.instanceMs < best!.r.instanceMs {
-                    best = (k, pk, r)
-                }
-                if safest == nil || (r.violations, r.instanceMs) < (safest!.r.violations, safest!.r.instanceMs) {
-                    safest = (k, pk, r)
+                for w in windows {
+                    var wp = rp
+                    wp.stabilizationMs = w
+                    let r = replay(from: from, to: to, params: wp, hpaTarget: nil, shadow: k, peak: pk)
+                    lastCandidates.append((q, pk, w, r.instanceMs / 3_600_000, r.violations))
+                    if r.violations <= budget, best == nil || r.instanceMs < best!.r.instanceMs {
+                        best = (k, pk, w, r)
+                    }
+                    if safest == nil || (r.violations, r.instanceMs) < (safest!.r.violations, safest!.r.instanceMs) {
+                        safest = (k, pk, w, r)
+                    }
                 }
             }
         }
         guard let pick = best ?? safest else { return nil }
         quantile = quantiles[pick.k]
         peakUtilization = pick.peak
+        stabilizationMs = pick.window
         f.adopt(shadow: pick.k)
-        return TuneDecision(quantile: quantile, peakUtilization: peakUtilization, instanceHours: pick.r.instanceMs / 3_600_000,
+        return TuneDecision(quantile: quantile, peakUtilization: peakUtilization, stabilizationMs: stabilizationMs, instanceHours: pick.r.instanceMs / 3_600_000,
                             violationMinutes: pick.r.violations, hpaInstanceHours: hpa.instanceMs / 3_600_000,
                             hpaViolationMinutes: hpa.violations, budgetMinutes: budget, withinBudget: best != nil,
-                            replayedMinutes: minutes, settingsTried: quantiles.count * peaks.count)
+                            replayedMinutes: minutes, settingsTried: quantiles.count * peaks.count * windows.count)
     }
 
     struct ReplayParams {
@@ -307,18 +328,19 @@ extension Engine {
                       t: Int64, load: Double) {
         if tu.due(t), let d = tu.tune(at: t, policy: p, forecaster: f) {
             let hpaT = tu.options.hpaTarget
-            var reason = String(format: "tune %@: q %g, peak utilisation %.2f: replayed last %.1f days: %.1f instance-hours, %d violation minutes vs HPA at %.2f %.1f instance-hours, %d violation minutes",
-                                g, d.quantile, d.peakUtilization, Double(d.replayedMinutes) / 1440, d.instanceHours, d.violationMinutes,
+            var reason = String(format: "tune %@: q %g, peak utilisation %.2f, stabilisation %@: replayed last %.1f days: %.1f instance-hours, %d violation minutes vs HPA at %.2f %.1f instance-hours, %d violation minutes",
+                                g, d.quantile, d.peakUtilization, DurationParser.format(d.stabilizationMs), Double(d.replayedMinutes) / 1440, d.instanceHours, d.violationMinutes,
                                 hpaT, d.hpaInstanceHours, d.hpaViolationMinutes)
             reason += d.withinBudget
                 ? " (cheapest of \(d.settingsTried) settings within the budget of \(d.budgetMinutes) violation minutes)"
                 : " (no setting of \(d.settingsTried) within the budget of \(d.budgetMinutes) violation minutes: the one with the fewest)"
             let numbers: [String: Double] = [
-                "quantile": d.quantile, "peak_utilization": d.peakUtilization,
+                "quantile": d.quantile, "peak_utilization": d.peakUtilization, "stabilization_seconds": Double(d.stabilizationMs) / 1000,
                 "replay_instance_hours": d.instanceHours, "replay_violation_minutes": Double(d.violationMinutes),
                 "hpa_instance_hours": d.hpaInstanceHours, "hpa_violation_minutes": Double(d.hpaViolationMinutes),
                 "hpa_target": hpaT, "budget_minutes": Double(d.budgetMinutes), "replayed_minutes": Double(d.replayedMinutes),
                 "configured_quantile": p.quantile, "configured_peak_utilization": p.peakUtilization,
+                "configured_stabilization_seconds": Double(tu.windows[0]) / 1000,
             ]
             audit.record(AuditRecord(t: t, action: "\(g):tune:\(t)", kind: .tune, group: g, instance: nil, result: .executed,
                                      gate: nil, from: nil, to: nil, reason: reason, numbers: numbers, error: nil))

@@ -57,17 +57,17 @@ struct AutoTuneTests {
         #expect(dec.budgetMinutes == hpa.violations / 2)
         #expect(dec.withinBudget)
         #expect(dec.violationMinutes <= dec.budgetMinutes)
-        #expect(tu.lastCandidates.count == 4 * 3)
+        #expect(tu.lastCandidates.count == 4 * 3 * 3)
         for c in tu.lastCandidates where c.violations <= dec.budgetMinutes {
             #expect(c.instanceHours >= dec.instanceHours)
         }
         // the budget excludes some settings (the configured one among them: it has more than half HPA's minutes)
-        let configured = try #require(tu.lastCandidates.first { $0.quantile == 0.98 && $0.peak == 0.9 })
+        let configured = try #require(tu.lastCandidates.first { $0.quantile == 0.98 && $0.peak == 0.9 && $0.window == 300_000 })
         #expect(configured.violations > dec.budgetMinutes)
         // and the pick is exactly the cheapest of those it allows
         let allowed = tu.lastCandidates.filter { $0.violations <= dec.budgetMinutes }
         let cheapest = try #require(allowed.min { $0.instanceHours < $1.instanceHours })
-        #expect(cheapest.quantile == dec.quantile && cheapest.peak == dec.peakUtilization)
+        #expect(cheapest.quantile == dec.quantile && cheapest.peak == dec.peakUtilization && cheapest.window == dec.stabilizationMs)
         #expect(tu.quantile == dec.quantile && tu.peakUtilization == dec.peakUtilization)
     }
 
