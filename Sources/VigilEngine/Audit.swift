@@ -20,6 +20,9 @@ public enum ActionKind: String, Sendable, Equatable, Codable {
     /// Power a host on or off (placement: consolidation, growth; the host's id in `instance`).
     case powerOn = "power_on"
     case powerOff = "power_off"
+    /// A predictive group's daily auto-tuning: the forecast quantile and peak utilisation adopted after replaying
+    /// the group's own past (AutoTune.swift); recorded, never sent to a driver.
+    case tune
 }
 
 /// One action the engine wants the driver to take. The id is deterministic (group or instance, kind, decision

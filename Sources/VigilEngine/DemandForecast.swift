@@ -21,7 +21,8 @@ import VigilForecast
 final class DemandForecaster {
     let stepMs: Int64 = 60_000
     let horizon: Int
-    let quantile: Double
+    /// The ACI target in use (the auto-tuner may switch it: `adopt(shadow:)`).
+    private(set) var quantile: Double
     let minHistory = 120
     let refitEvery = 60
     let trainWindow = 7 * 1440
@@ -57,10 +58,32 @@ final class DemandForecaster {
     /// The conformal level in use (starts at `quantile`, adapts).
     private(set) var level: Double
 
-    init(leadMs: Int64, quantile: Double) {
+    /// Shadow quantiles (auto-tuning): for each, its own ACI level runs on the same residuals, so the upper bound a
+    /// forecaster configured with that quantile would have given is known at every minute, at the cost of one
+    /// order-statistic lookup per quantile (the regression and the residuals do not depend on the quantile).
+    let shadowQuantiles: [Double]
+    private(set) var shadowLevels: [Double]
+    /// Per pending forecast, `shadowQuantiles.count` uppers (aligned with `pending`).
+    private var shadowPending: [Double] = []
+    /// The shadow uppers of the last completed minute's forecast (empty before it, or without shadows).
+    private(set) var shadowUppers: [Double] = []
+
+    init(leadMs: Int64, quantile: Double, shadowQuantiles: [Double] = []) {
         horizon = Int((leadMs + stepMs - 1) / stepMs) + 1
         self.quantile = quantile
         level = quantile
+        self.shadowQuantiles = shadowQuantiles
+        shadowLevels = shadowQuantiles
+    }
+
+    /// Switches the live quantile to shadow `k`'s, continuing from that shadow's adapted level and pending uppers:
+    /// from here on the forecaster behaves exactly as if it had been configured with that quantile all along.
+    func adopt(shadow k: Int) {
+        guard shadowQuantiles.indices.contains(k) else { return }
+        quantile = shadowQuantiles[k]
+        level = shadowLevels[k]
+        let n = shadowQuantiles.count
+        for i in pendingHead..<pending.count { pending[i].upper = shadowPending[i * n + k] }
     }
 
     var absoluteCount: Int { historyStart + means.count }
@@ -106,8 +129,14 @@ final class DemandForecaster {
             addResidual((actual - p.peak) / max(p.scale, recentScale()))
             let miss = actual > p.upper ? 1.0 : 0.0
             level = min(0.999, max(0.5, level + aciGamma * (miss - (1 - quantile))))
+            let ns = shadowQuantiles.count
+            for k in 0..<ns {
+                let m = actual > shadowPending[(pendingHead - 1) * ns + k] ? 1.0 : 0.0
+                shadowLevels[k] = min(0.999, max(0.5, shadowLevels[k] + aciGamma * (m - (1 - shadowQuantiles[k]))))
+            }
         }
         if pendingHead > 4096 {
+            shadowPending.removeFirst(pendingHead * shadowQuantiles.count)
             pending.removeFirst(pendingHead)
             pendingHead = 0
         }
@@ -120,6 +149,14 @@ final class DemandForecaster {
         scale = recentScale()
         let u = max(0, p + residualQuantile * scale)
         pending.append((n - 1, p, scale, u))
+        if !shadowQuantiles.isEmpty {
+            shadowUppers.removeAll(keepingCapacity: true)
+            for lv in shadowLevels {
+                let su = max(0, p + residualQuantile(at: lv) * scale)
+                shadowUppers.append(su)
+                shadowPending.append(su)
+            }
+        }
     }
 
     private func addResidual(_ r: Double) {
@@ -146,10 +183,13 @@ final class DemandForecaster {
     }
 
     /// The level-`level` quantile of the recent scaled peak errors (0 until any are scored).
-    var residualQuantile: Double {
+    var residualQuantile: Double { residualQuantile(at: level) }
+
+    /// The level-`lv` quantile of the recent scaled peak errors (0 until any are scored).
+    func residualQuantile(at lv: Double) -> Double {
         let s = sortedResiduals
         guard !s.isEmpty else { return 0 }
-        let k = min(s.count - 1, Int((level * Double(s.count)).rounded(.up)) - 1)
+        let k = min(s.count - 1, Int((lv * Double(s.count)).rounded(.up)) - 1)
         return s[max(0, k)]
     }
 

@@ -28,6 +28,8 @@ public struct EngineOptions: Sendable {
     /// The `placement:` section: balance, consolidation and evacuation through the planner (`EnginePlacement.swift`);
     /// nil = off (a `degraded` host is still evacuated by the simple rule in `evacuate`).
     public var placement: PlacementConfig? = nil
+    /// Online auto-tuning of predictive groups with `autotune: true` (AutoTune.swift).
+    public var autotune = AutoTuneOptions()
 
     public init() {}
 }
@@ -59,6 +61,7 @@ public final class Engine {
     struct GroupState {
         var hpa = HPAState()
         var forecaster: DemandForecaster?
+        var tuner: AutoTuner?
         var nextDecisionAt: Int64 = .min
         var lastScaleOutAt: Int64?
         var lastScaleAt: Int64?
@@ -110,13 +113,16 @@ public final class Engine {
         self.audit = audit
         self.options = options
         placement = options.placement
-        for (g, p) in policies { groups[g] = Self.freshState(p) }
+        for (g, p) in policies { groups[g] = Self.freshState(p, options.autotune) }
     }
 
-    static func freshState(_ p: GroupPolicy) -> GroupState {
+    static func freshState(_ p: GroupPolicy, _ tuning: AutoTuneOptions) -> GroupState {
         var s = GroupState()
         if p.strategy == .predictive {
-            s.forecaster = DemandForecaster(leadMs: p.startup.millis + p.interval.millis, quantile: p.quantile)
+            // auto-tuning replays a utilisation objective (an SLO series cannot be replayed from the load alone)
+            if p.autotune, case .utilization = p.objective { s.tuner = AutoTuner(policy: p, options: tuning) }
+            s.forecaster = DemandForecaster(leadMs: p.startup.millis + p.interval.millis, quantile: p.quantile,
+                                            shadowQuantiles: s.tuner?.quantiles ?? [])
         }
         return s
     }
@@ -148,7 +154,7 @@ public final class Engine {
     /// queued actions are dropped (returned so the caller can audit them).
     @discardableResult
     public func updatePolicies(_ next: [String: GroupPolicy]) -> [Action] {
-        for (g, p) in next where policies[g] != p { groups[g] = Self.freshState(p) }
+        for (g, p) in next where policies[g] != p { groups[g] = Self.freshState(p, options.autotune) }
         for g in policies.keys where next[g] == nil { groups[g] = nil; status[g] = nil }
         policies = next
         let dropped = queueOrder.compactMap { queued[$0] }.filter { next[$0.group] == nil }
@@ -240,7 +246,7 @@ public final class Engine {
 
     private func decideScaling(group g: String, t: Int64, obs: Observation, members: [InstanceInfo], info: GroupInfo?,
                                _ report: inout StepReport) async {
-        guard let p = policies[g], var st = groups[g] else { return }
+        guard var p = policies[g], var st = groups[g] else { return }
         defer { groups[g] = st }
         guard let info else { return }
         let load = obs.groups[g]?.load ?? 0
@@ -256,6 +262,10 @@ public final class Engine {
         }
         noteExposure(&st, t: t, live: live)
         if let f = st.forecaster { await f.observe(t: t, load: load, worker: options.blasWorker) }
+        if let tu = st.tuner, let f = st.forecaster {
+            autotuneStep(group: g, tuner: tu, forecaster: f, policy: p, t: t, load: load)
+            tu.apply(&p)
+        }
         guard p.strategy != .none, t >= st.nextDecisionAt else { return }
         st.nextDecisionAt = t + p.interval.millis
         let spec = info.desiredReplicas
@@ -669,7 +679,7 @@ public final class Engine {
                 case .restart: try await d.restart(instance: a.instance ?? "", actionID: a.id)
                 case .fence: try await d.stop(instance: a.instance ?? "", actionID: a.id)
                 case .relocate: try await d.start(instance: a.instance ?? "", on: a.host, actionID: a.id)
-                case .page: break  // the record is the page; the server posts it to the webhook
+                case .page, .tune: break  // the record is the page (the server posts it); a tuning is applied by the engine
                 case .migrate, .evacuate: try await d.migrate(instance: a.instance ?? "", to: a.host ?? "", live: true, actionID: a.id)
                 case .powerOn, .powerOff: try await d.power(host: a.host ?? "", on: a.kind == .powerOn, actionID: a.id)
                 }

@@ -229,6 +229,10 @@ public struct GroupPolicy: Sendable, Equatable, Codable {
     /// Utilisation the forecast's upper quantile may reach (predictive strategy): the SLO's headroom, not the
     /// mean target (the quantile already covers the noise the mean target's headroom is for).
     public var peakUtilization: Double = 0.9
+    /// Predictive strategy with a utilisation objective: once a day, replay the group's own last days over a grid
+    /// of `quantile` × `peak_utilization` and HPA, and adopt the cheapest setting within a violation budget derived
+    /// from HPA's (AutoTune.swift). The configured values are the starting point and the replay's SLO headroom.
+    public var autotune = true
     public var mode: PolicyMode = .auto
     public var maintenance: [MaintenanceWindow] = []
     public var restart: RestartPolicy = RestartPolicy()
@@ -253,7 +257,7 @@ public struct GroupPolicy: Sendable, Equatable, Codable {
         case objective, strategy, minReplicas = "min_replicas", maxReplicas = "max_replicas", startup, interval
         case tolerance, stabilization, scaleOutCooldown = "scale_out_cooldown", scaleInCooldown = "scale_in_cooldown"
         case maxActions = "max_actions", quantile, peakUtilization = "peak_utilization", mode, maintenance, restart
-        case loadQuery = "load_query"
+        case loadQuery = "load_query", autotune
     }
 
     public init(from decoder: any Decoder) throws {
@@ -272,6 +276,7 @@ public struct GroupPolicy: Sendable, Equatable, Codable {
         maxActions = try c.decodeIfPresent(ActionBudget.self, forKey: .maxActions) ?? d.maxActions
         quantile = try c.decodeIfPresent(Double.self, forKey: .quantile) ?? d.quantile
         peakUtilization = try c.decodeIfPresent(Double.self, forKey: .peakUtilization) ?? d.peakUtilization
+        autotune = try c.decodeIfPresent(Bool.self, forKey: .autotune) ?? d.autotune
         mode = try c.decodeIfPresent(PolicyMode.self, forKey: .mode) ?? d.mode
         maintenance = try c.decodeIfPresent([MaintenanceWindow].self, forKey: .maintenance) ?? d.maintenance
         restart = try c.decodeIfPresent(RestartPolicy.self, forKey: .restart) ?? d.restart

@@ -45,6 +45,8 @@ public struct SimOptions: Sendable {
     public var vigilPolicy: GroupPolicy? = nil
     /// Keep the audit lines in memory (`SimResult.audit`).
     public var keepAudit = false
+    /// Vigil's online auto-tuning (`autotune` policy key): nil keeps the policy's own setting (default on).
+    public var autotune: Bool? = nil
 
     public init() {}
 }
@@ -134,6 +136,7 @@ public enum Simulation {
             p.strategy = .none
             p.maxReplicas = 1000
         }
+        if kind == .vigil, let a = o.autotune { p.autotune = a }
         if o.vigilPolicy == nil || kind != .vigil {
             p.startup = PolicyDuration(millis: o.startupMs)
             p.interval = PolicyDuration(millis: o.intervalMs)
@@ -155,7 +158,9 @@ public enum Simulation {
         let scoreFrom = start + Int64((o.scoreFromHours ?? 0) * 3_600_000)
         let clock = SimulatedClock(startMillis: start)
         let sink = audit ?? JSONLinesAudit(keepInMemory: o.keepAudit)
-        let engine = Engine(policies: [g: policy], driver: cluster, clock: clock, audit: sink)
+        var engineOptions = EngineOptions()
+        engineOptions.autotune.hpaTarget = o.target  // the tuner's baseline is the HPA this run compares with
+        let engine = Engine(policies: [g: policy], driver: cluster, clock: clock, audit: sink, options: engineOptions)
         let staticReplicas = Int((demand.peakInstances / o.target).rounded(.up))
         let initial: Int
         switch kind {

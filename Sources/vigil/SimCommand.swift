@@ -90,8 +90,11 @@ struct SimCommand: AsyncParsableCommand {
     @Option(help: "Vigil's reactive guard's target utilisation (its forecast is provisioned at the SLO threshold, 0.9).")
     var vigilTarget = 0.8
 
-    @Option(help: "Upper quantile Vigil provisions for.")
+    @Option(help: "Upper quantile Vigil provisions for (with auto-tuning: its starting point).")
     var quantile = 0.9
+
+    @Flag(inversion: .prefixedNo, help: "Vigil's online auto-tuning: once a simulated day, replay the last 3 days over quantile × peak utilisation and HPA and adopt the cheapest setting within a violation budget (default: on, or the policy file's `autotune`).")
+    var autotune: Bool?
 
     @Option(help: "Noise: standard deviation of the log demand factor (0 = off).")
     var noise = 0.05
@@ -166,6 +169,7 @@ struct SimCommand: AsyncParsableCommand {
             o.scoreFromHours = s
         }
         if let f = policyFile { o.vigilPolicy = try loadSimPolicy(path: f) }
+        o.autotune = autotune
         let kinds: [SimPolicy]
         if policy == "all" { kinds = [.vigil, .hpa, .static, .oracle] } else {
             guard let k = SimPolicy(rawValue: policy) else { throw ValidationError("--policy: vigil, hpa, static, oracle or all") }
