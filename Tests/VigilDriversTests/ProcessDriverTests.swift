@@ -27,7 +27,7 @@ struct ProcessDriverTests {
         #expect(three.map(\.instance) == ["web-0", "web-1", "web-2"])
         #expect(Set(three.compactMap(\.pid)).count == 3)
         for r in three {  // each replica serves on its own port
-            let resp = await HTTPExchange.send(method: "GET", url: "http://127.0.0.1:\(base + r.index)/", timeoutMs: 2000, clock: WallClock())
+            let resp = await HTTPExchange.send(method: "GET", url: "http://127.0.0.1:\(base + r.index)/", timeoutMs: 15_000, clock: WallClock())
             #expect((try? resp.get().status) == 200, "\(r.instance): \(resp)")
         }
         #expect(try await d.inventory().groups == [GroupInfo(id: "web", desiredReplicas: 3)])
