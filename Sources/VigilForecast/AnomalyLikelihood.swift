@@ -1,4 +1,5 @@
 import Foundation
+import VigilCore
 
 /// Streaming anomaly scores one threshold means the same on every stream (`vigil detect`, `vigil_anomaly_score`).
 ///
@@ -351,11 +352,5 @@ package enum RollingRobustZBaseline {
             sorted.insert(x, at: lowerBound(sorted, x))
         }
         return out
-    }
-
-    static func lowerBound(_ a: [Double], _ x: Double) -> Int {
-        var lo = 0, hi = a.count
-        while lo < hi { let m = (lo + hi) / 2; if a[m] < x { lo = m + 1 } else { hi = m } }
-        return lo
     }
 }
