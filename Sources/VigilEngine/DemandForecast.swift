@@ -173,6 +173,15 @@ final class DemandForecaster {
         }
     }
 
+    private func lowerBound(_ a: [Double], _ x: Double) -> Int {
+        var lo = 0, hi = a.count
+        while lo < hi {
+            let m = (lo + hi) / 2
+            if a[m] < x { lo = m + 1 } else { hi = m }
+        }
+        return lo
+    }
+
     /// The level-`level` quantile of the recent scaled peak errors (0 until any are scored).
     var residualQuantile: Double { residualQuantile(at: level) }
 

@@ -1,5 +1,4 @@
 import Foundation
-import VigilCore
 
 /// Streaming anomaly scores one threshold means the same on every stream (`vigil detect`, `vigil_anomaly_score`).
 ///
@@ -352,5 +351,11 @@ package enum RollingRobustZBaseline {
             sorted.insert(x, at: lowerBound(sorted, x))
         }
         return out
+    }
+
+    static func lowerBound(_ a: [Double], _ x: Double) -> Int {
+        var lo = 0, hi = a.count
+        while lo < hi { let m = (lo + hi) / 2; if a[m] < x { lo = m + 1 } else { hi = m } }
+        return lo
     }
 }

@@ -186,6 +186,16 @@ func window(_ ts: [Int64], ref: Int64, range: Int64) -> (Int, Int) {
     return (lo, hi)
 }
 
+/// First index with ts[i] >= x.
+@inline(__always)
+func lowerBound(_ ts: [Int64], _ x: Int64) -> Int {
+    var lo = 0, hi = ts.count
+    while lo < hi {
+        let m = (lo + hi) >> 1
+        if ts[m] < x { lo = m + 1 } else { hi = m }
+    }
+    return lo
+}
 
 /// The raw series behind a range-vector argument, and how to place its window at a step.
 struct RangeArgument {

@@ -261,3 +261,13 @@ final class PostingsIndex: @unchecked Sendable {
     }
 }
 
+/// First index whose element is ≥ `x` in an ascending array.
+@inline(__always)
+func lowerBound<T: Comparable>(_ a: [T], _ x: T) -> Int {
+    var lo = 0, hi = a.count
+    while lo < hi {
+        let mid = (lo + hi) >> 1
+        if a[mid] < x { lo = mid + 1 } else { hi = mid }
+    }
+    return lo
+}
