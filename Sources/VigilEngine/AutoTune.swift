@@ -138,15 +138,6 @@ final class AutoTuner {
         }
     }
 
-    private func lowerBound(_ a: [Int64], _ x: Int64) -> Int {
-        var lo = 0, hi = a.count
-        while lo < hi {
-            let m = (lo + hi) / 2
-            if a[m] < x { lo = m + 1 } else { hi = m }
-        }
-        return lo
-    }
-
     private static func day(_ t: Int64) -> Int64 { t >= 0 ? t / 86_400_000 : (t - 86_399_999) / 86_400_000 }
 
     /// Whether a tuning is due at `t`: the first step of a new UTC day with at least one full day observed.

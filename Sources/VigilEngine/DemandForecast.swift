@@ -173,15 +173,6 @@ final class DemandForecaster {
         }
     }
 
-    private func lowerBound(_ a: [Double], _ x: Double) -> Int {
-        var lo = 0, hi = a.count
-        while lo < hi {
-            let m = (lo + hi) / 2
-            if a[m] < x { lo = m + 1 } else { hi = m }
-        }
-        return lo
-    }
-
     /// The level-`level` quantile of the recent scaled peak errors (0 until any are scored).
     var residualQuantile: Double { residualQuantile(at: level) }
 
@@ -333,4 +324,17 @@ final class DemandForecaster {
         let now = bucketCount > 0 ? bucketMax : 0
         return (max(p, now), max(now, max(0, p + residualQuantile * scale)))
     }
+}
+
+/// First index whose element is ≥ `x` in an ascending array (the forecaster's sorted residuals, the auto-tuner's
+/// timestamps). Module-local: a cross-module generic cost the query path 30 % (BENCHMARKS.md), so each layer keeps
+/// its own.
+@inline(__always)
+func lowerBound<T: Comparable>(_ a: [T], _ x: T) -> Int {
+    var lo = 0, hi = a.count
+    while lo < hi {
+        let m = (lo + hi) >> 1
+        if a[m] < x { lo = m + 1 } else { hi = m }
+    }
+    return lo
 }

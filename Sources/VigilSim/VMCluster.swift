@@ -156,6 +156,7 @@ public final class VMCluster {
         public var id: String
         public var host: Int?
         public var migratingTo: Int?
+        public var migrationStartedAt: Int64 = 0
         public var migrationDoneAt: Int64 = 0
         public var lastMoved: Int64? = nil
         /// Lost with a failed host, waiting to restart elsewhere: the host it was on.
@@ -208,7 +209,8 @@ public final class VMCluster {
     /// migrations while a host is at risk): (VM, source host). Accounted as in flight for one step, so a migration
     /// always costs at least one degraded VM-step and its CPU overhead, as before sub-steps.
     private var unaccountedMigrations: [(vm: Int, from: Int)] = []
-    private var accountedInFlight = Set<Int>()
+    /// When `account()` last ran: a migration that started after it and has ended was never seen in flight.
+    private var lastAccountAt = Int64.min
 
     public init(trace: ClusterTrace, hosts n: Int, options: ClusterOptions) {
         self.trace = trace
@@ -300,6 +302,7 @@ public final class VMCluster {
         }
         let secs = options.placement.migrationSeconds(memoryGiB: vms[v].memory)
         vms[v].migratingTo = h
+        vms[v].migrationStartedAt = now
         // Within the step when sub-steps are on (a slot frees when the migration ends); otherwise at least a step.
         vms[v].migrationDoneAt = now + (options.riskStepMs > 0 ? max(1_000, Int64(secs * 1000)) : max(options.stepMs, Int64(secs * 1000)))
         migrations += 1
@@ -436,7 +439,7 @@ public final class VMCluster {
             vms[v].migratingTo = nil
             vms[v].lastMoved = t
             lastLeft[from] = t
-            if !accountedInFlight.contains(v) { unaccountedMigrations.append((v, from)) }
+            if vms[v].migrationStartedAt > lastAccountAt { unaccountedMigrations.append((v, from)) }
             log("migrated \(vms[v].id) \(hosts[to].id)")
         }
     }
@@ -494,7 +497,7 @@ public final class VMCluster {
             chargedMigrating.insert(v)
         }
         unaccountedMigrations.removeAll(keepingCapacity: true)
-        accountedInFlight = Set(vms.indices.filter { vms[$0].active && vms[$0].migratingTo != nil })
+        lastAccountAt = now
         var on = 0, cores = 0.0
         for h in hosts.indices {
             let host = hosts[h]
